@@ -1,0 +1,23 @@
+"""neuralplay: games whose every frame is produced by a neural network.
+
+Importing the package registers its gymnasium envs: `neuralplay/Tetris-v0` (the real
+engine) and `neuralplay/NeuralTetris-v0` (the world model, same spaces).
+"""
+__version__ = "0.1.0"
+
+
+def _register_envs() -> None:
+    try:
+        from gymnasium.envs.registration import register, registry
+    except ImportError:  # gymnasium is a dependency; be quiet if a stripped install lacks it
+        return
+    envs = {
+        "neuralplay/Tetris-v0": "neuralplay.games.tetris_env:TetrisEnv",
+        "neuralplay/NeuralTetris-v0": "neuralplay.runtime.tetris_env:NeuralTetrisEnv",
+    }
+    for env_id, entry in envs.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry)
+
+
+_register_envs()

@@ -1,0 +1,5 @@
+import sys
+
+from neuralplay.cli import main
+
+sys.exit(main())

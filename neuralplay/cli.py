@@ -1,0 +1,211 @@
+"""The `neuralplay` command. Each subcommand imports what it needs when it runs, so that
+playing never loads torch and `--help` is instant."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from neuralplay import __version__
+from neuralplay.errors import UserError
+from neuralplay.paths import user_data_dir
+
+GAMES = ("tetris",)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def default_data(game: str) -> Path:
+    return user_data_dir() / "data" / game
+
+
+def default_run(game: str) -> Path:
+    return user_data_dir() / "runs" / game
+
+
+def cmd_play(args) -> int:
+    from neuralplay.app.loop import LoopOptions, run
+    from neuralplay.app.tetris import PANE_SIZE, TetrisSession
+    from neuralplay.bench import FIRST_FRAME
+
+    engine = "compare" if args.compare else args.engine
+    model = None
+    if engine in ("neural", "compare"):
+        from neuralplay.runtime.tetris import NeuralTetris
+
+        model = NeuralTetris(args.checkpoint, seed=args.seed, threads=args.threads)
+    import pygame  # noqa: F401  (the window's library; imported after the checkpoint is checked)
+
+    session = TetrisSession(engine, args.seed, pygame, model, autopilot=args.autopilot, level=args.level)
+    n_panes = 2 if engine == "compare" else 1
+    opts = LoopOptions(max_steps=args.max_steps, speed=args.speed, scale=args.scale,
+                       title=f"neuralplay: {engine} Tetris")
+    run(session, PANE_SIZE, n_panes, opts, on_first_frame=lambda: print(FIRST_FRAME, flush=True))
+    print(f"played {session.steps} steps of {engine} Tetris")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from neuralplay.training.tetris_data import CollectConfig, collect
+
+    out = Path(args.out) if args.out else default_data(args.game)
+    cfg = CollectConfig(out=str(out), train_steps=args.train_steps, test_steps=args.test_steps,
+                        seed=args.seed, spawn_fraction=args.spawn_fraction)
+    summary = collect(cfg, show_progress=sys.stderr.isatty())
+    for name, facts in summary["sets"].items():
+        print(f"{name}: {facts['transitions']} transitions, spawns {facts['spawn_fraction']:.1%}, "
+              f"events {facts['events']}")
+    print(f"wrote {out}/{{train,test_train,test_play}}.npz and summary.json")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from neuralplay.models.tetris_gan import TetrisGANConfig
+    from neuralplay.training.tetris_train import TrainConfig, train
+
+    data = Path(args.data) if args.data else default_data(args.game)
+    run_dir = Path(args.run) if args.run else default_run(args.game)
+    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model)
+    cfg = TrainConfig(data=str(data), run_dir=str(run_dir), steps=args.steps, batch_size=args.batch_size,
+                      lr=args.lr, adv_weight=args.adv_weight, eval_every=args.eval_every,
+                      max_minutes=args.max_minutes, threads=args.threads, seed=args.seed, model=model)
+    if args.resume and (run_dir / "config.json").exists():
+        saved = json.loads((run_dir / "config.json").read_text())
+        cfg.model = TetrisGANConfig(**saved["model"])
+    result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
+    print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from neuralplay.training.tetris_export import export
+
+    run_dir = Path(args.run) if args.run else default_run(args.game)
+    data = Path(args.data) if args.data else default_data(args.game)
+    meta_path = export(run_dir, Path(args.out), data, closed_loop_steps=args.closed_loop_steps)
+    print(f"wrote {Path(args.out)} and {meta_path}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from neuralplay.training.tetris_eval import evaluate_checkpoint, headline
+
+    data = Path(args.data) if args.data else default_data(args.game)
+    result = evaluate_checkpoint(args.checkpoint, data, closed_loop_steps=args.closed_loop_steps,
+                                 threads=args.threads, report=Path(args.report) if args.report else None)
+    print(json.dumps(result, indent=2) if args.json else headline(result))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from neuralplay.bench import bench_tetris
+
+    result = bench_tetris(args.checkpoint, steps=args.steps, threads=args.threads)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="neuralplay", description="Games whose every frame is produced by a neural network.")
+    p.add_argument("--version", action="version", version=f"neuralplay {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    play = sub.add_parser("play", help="play a game in a window (neural by default)")
+    play.add_argument("game", choices=GAMES)
+    play.add_argument("--engine", choices=("neural", "real"), default="neural",
+                      help="neural: the world model draws every frame; real: the real engine")
+    play.add_argument("--compare", action="store_true",
+                      help="real and neural side by side, driven by the same keys")
+    play.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one)")
+    play.add_argument("--autopilot", action="store_true", help="the heuristic agent presses the keys")
+    play.add_argument("--max-steps", type=int, help="quit after this many engine steps")
+    play.add_argument("--speed", type=float, default=1.0, help="game time per real time (default 1)")
+    play.add_argument("--scale", type=float, default=1.0, help="initial window size factor (resizable)")
+    play.add_argument("--level", type=int, default=1, help="starting level (gravity speed)")
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    play.set_defaults(func=cmd_play)
+
+    collect = sub.add_parser("collect", help="play the real game with agents and write data sets")
+    collect.add_argument("game", choices=GAMES)
+    collect.add_argument("--out", help="output folder (default: the user data folder)")
+    collect.add_argument("--train-steps", type=int, default=400_000)
+    collect.add_argument("--test-steps", type=int, default=40_000)
+    collect.add_argument("--spawn-fraction", type=float,
+                         help="resample the train set to this share of spawns (0.2: the seed's 80/20)")
+    collect.add_argument("--seed", type=int, default=0)
+    collect.set_defaults(func=cmd_collect)
+
+    train = sub.add_parser("train", help="train a world model (needs the [train] extra)")
+    train.add_argument("game", choices=GAMES)
+    train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
+    train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")
+    train.add_argument("--steps", type=int, default=20_000)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
+    train.add_argument("--d-model", type=int, default=128)
+    train.add_argument("--layers", type=int, default=4)
+    train.add_argument("--eval-every", type=int, default=1000)
+    train.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run")
+    train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="export a trained run to ONNX + metadata")
+    export.add_argument("game", choices=GAMES)
+    export.add_argument("--run", help="run folder (default: the user data folder's)")
+    export.add_argument("--data", help="data folder, for the metrics stored with the checkpoint")
+    export.add_argument("--out", default="checkpoints/tetris.onnx")
+    export.add_argument("--closed-loop-steps", type=int, default=5000)
+    export.set_defaults(func=cmd_export)
+
+    ev = sub.add_parser("eval", help="measure a checkpoint against the real game")
+    ev.add_argument("game", choices=GAMES)
+    ev.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one)")
+    ev.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--report", help="write PNG pictures and charts to this folder")
+    ev.add_argument("--closed-loop-steps", type=int, default=5000)
+    ev.add_argument("--threads", type=int, default=2)
+    ev.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="measure speed and start-up time")
+    bench.add_argument("game", choices=GAMES)
+    bench.add_argument("--checkpoint")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--steps", type=int, default=3000)
+    bench.add_argument("--threads", type=int, default=1)
+    bench.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as err:
+        print(f"neuralplay: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neuralplay: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as err:
+        print(f"neuralplay: error: {err.name} is not installed: "
+              f"`pip install 'neuralplay[train]'` for training commands", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Torch modules of the world models (training side only): the Tetris GAN."""

@@ -1,0 +1,1 @@
+"""Secondary subpackage (needs the [train] extra): collect data, train, evaluate, export."""

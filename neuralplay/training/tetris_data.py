@@ -1,0 +1,194 @@
+"""Tetris transitions for training and testing: who plays, how the sets are cut, the files.
+
+A transition is (board x, event, next board y, spawned piece or -1). Boards are the Markov
+observation of the engine, stored bit-packed. Three sets are written: `train`, `test_train`
+(same policies, other seeds) and `test_play` (the real-play distribution: the heuristic
+player pressing keys at human speed while gravity ticks, other seeds).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.games.tetris import COLS, PIECES, ROWS, Event, TetrisGame, gravity_interval_s
+from neuralplay.games.tetris_agent import HeuristicAgent
+
+BOARD_SHAPE = (2, ROWS, COLS)
+POLICIES = ("player", "player-soft", "random", "mix")
+RANDOM_EVENT_WEIGHTS = np.array([0.3, 0.2, 0.2, 0.2, 0.07, 0.03])
+FPS = 60
+
+
+@dataclass
+class Transitions:
+    x: np.ndarray  # (N, 2, ROWS, COLS) uint8
+    event: np.ndarray  # (N,) int64
+    y: np.ndarray  # (N, 2, ROWS, COLS) uint8
+    spawn: np.ndarray  # (N,) int64, index into PIECES or -1
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+    def subset(self, index: np.ndarray) -> "Transitions":
+        return Transitions(self.x[index], self.event[index], self.y[index], self.spawn[index])
+
+    @staticmethod
+    def concat(parts: list["Transitions"]) -> "Transitions":
+        return Transitions(*(np.concatenate([getattr(p, f) for p in parts])
+                             for f in ("x", "event", "y", "spawn")))
+
+
+class TimedPlayer:
+    """Turns an agent into the event stream of a person: keys every few frames, gravity
+    ticking at the level's speed, as the app produces them."""
+
+    def __init__(self, agent: HeuristicAgent, rng: np.random.Generator, key_frames=(4, 16)):
+        self.agent, self.rng, self.key_frames = agent, rng, key_frames
+        self.frame = 0
+        self.next_key = int(rng.integers(*key_frames))
+        self.next_gravity = 0
+
+    def next_event(self, obs: np.ndarray, level: int = 1) -> Event:
+        while True:
+            self.frame += 1
+            if self.frame >= self.next_gravity:
+                self.next_gravity = self.frame + round(gravity_interval_s(level) * FPS)
+                return Event.NONE
+            if self.frame >= self.next_key:
+                self.next_key = self.frame + int(self.rng.integers(*self.key_frames))
+                return self.agent.act(obs)
+
+
+def make_policy(name: str, seed: int):
+    """A callable (observation, level) -> event for one of POLICIES."""
+    rng = np.random.default_rng(seed)
+    if name == "random":
+        return lambda obs, level=1: Event(int(rng.choice(len(Event), p=RANDOM_EVENT_WEIGHTS)))
+    agent = HeuristicAgent(drop="soft" if name == "player-soft" else "hard",
+                           epsilon=0.25 if name == "mix" else 0.0, seed=seed)
+    return TimedPlayer(agent, rng).next_event
+
+
+def simulate(policy: str, steps: int, seed: int, max_episode: int = 4000,
+             progress=None) -> Transitions:
+    """Play `steps` transitions with one policy; game-over steps are not transitions."""
+    game = TetrisGame(seed=seed)
+    act = make_policy(policy, seed)
+    x = np.empty((steps, *BOARD_SHAPE), np.uint8)
+    y = np.empty_like(x)
+    event = np.empty(steps, np.int64)
+    spawn = np.full(steps, -1, np.int64)
+    n = episode_steps = episodes = 0
+    while n < steps:
+        obs = game.observation()
+        e = act(obs, game.level)
+        result = game.step(e)
+        episode_steps += 1
+        if result.game_over or episode_steps >= max_episode:
+            episodes += 1
+            game.reset(seed * 1000 + episodes)
+            act = make_policy(policy, seed * 1000 + episodes)
+            episode_steps = 0
+            if result.game_over:
+                continue
+        x[n], event[n], y[n] = obs, e, game.observation()
+        if result.spawned:
+            spawn[n] = PIECES.index(result.spawned)
+        n += 1
+        if progress is not None:
+            progress.update(1)
+    return Transitions(x, event, y, spawn)
+
+
+def is_spawn(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """DESIGN.md's spawn: row 0 of x empty and row 0 of the next board has a filled cell."""
+    fx = filled(x)
+    fy = filled(y)
+    return ~fx[:, 0].any(axis=1) & fy[:, 0].any(axis=1)
+
+
+def filled(boards: np.ndarray) -> np.ndarray:
+    """(N, 2, R, C) observation -> (N, R, C) bool: a cell is filled if settled or falling."""
+    return boards.astype(bool).any(axis=1)
+
+
+def rebalance(data: Transitions, spawn_fraction: float, seed: int) -> Transitions:
+    """Resample so that spawns make up `spawn_fraction` of the set (size kept)."""
+    rng = np.random.default_rng(seed)
+    spawn = is_spawn(data.x, data.y)
+    n_spawn = int(round(len(data) * spawn_fraction))
+    spawn_idx = rng.choice(np.flatnonzero(spawn), n_spawn, replace=True)
+    fall_idx = rng.choice(np.flatnonzero(~spawn), len(data) - n_spawn, replace=True)
+    return data.subset(rng.permutation(np.concatenate([spawn_idx, fall_idx])))
+
+
+def save(data: Transitions, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, x=np.packbits(data.x, axis=-1), y=np.packbits(data.y, axis=-1),
+                        event=data.event, spawn=data.spawn, format=np.array("tetris-transitions-v1"))
+    tmp.replace(path)
+
+
+def load(path: Path) -> Transitions:
+    if not path.exists():
+        raise UserError(f"no Tetris data at {path}: run `neuralplay collect tetris` first")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if str(f["format"]) != "tetris-transitions-v1":
+                raise ValueError("wrong format")
+            unpack = lambda a: np.unpackbits(a, axis=-1, count=COLS)
+            return Transitions(unpack(f["x"]), f["event"], unpack(f["y"]), f["spawn"])
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"{path} is not a Tetris data set ({err}): collect it again with "
+                        "`neuralplay collect tetris`") from None
+
+
+@dataclass
+class CollectConfig:
+    out: str
+    train_steps: int = 400_000
+    test_steps: int = 40_000
+    seed: int = 0
+    spawn_fraction: float | None = None  # e.g. 0.2 for the seed project's 80/20
+
+
+def summarize(data: Transitions) -> dict:
+    spawn = is_spawn(data.x, data.y)
+    return {
+        "transitions": len(data),
+        "spawn_fraction": round(float(spawn.mean()), 4),
+        "events": {n: int((data.event == i).sum()) for i, n in enumerate(e.name.lower() for e in Event)},
+        "spawned_pieces": {p: int((data.spawn == i).sum()) for i, p in enumerate(PIECES)},
+    }
+
+
+def collect(cfg: CollectConfig, show_progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    per_policy = cfg.train_steps // len(POLICIES)
+    test_per_policy = cfg.test_steps // len(POLICIES)
+    plan = [("train", p, per_policy, cfg.seed * 100 + i) for i, p in enumerate(POLICIES)]
+    plan += [("test_train", p, test_per_policy, cfg.seed * 100 + 50 + i) for i, p in enumerate(POLICIES)]
+    plan += [("test_play", "player", cfg.test_steps // 2, cfg.seed * 100 + 90),
+             ("test_play", "player-soft", cfg.test_steps // 2, cfg.seed * 100 + 91)]
+    total = sum(n for _, _, n, _ in plan)
+    parts: dict[str, list[Transitions]] = {}
+    with tqdm(total=total, desc="collect tetris", unit="step", disable=not show_progress) as bar:
+        for name, policy, n, seed in plan:
+            parts.setdefault(name, []).append(simulate(policy, n, seed, progress=bar))
+    summary = {"config": asdict(cfg), "sets": {}}
+    for name, chunks in parts.items():
+        data = Transitions.concat(chunks)
+        data = data.subset(np.random.default_rng(cfg.seed).permutation(len(data)))
+        if name == "train" and cfg.spawn_fraction is not None:
+            data = rebalance(data, cfg.spawn_fraction, cfg.seed)
+        save(data, out / f"{name}.npz")
+        summary["sets"][name] = summarize(data)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,211 @@
+"""Train the Tetris GAN. Read top to bottom: data, models, one training step, eval, loop.
+
+The generator's loss is a reconstruction loss (BCE against the true next board, with the
+noise drawn from its posterior given the spawned piece) plus the adversarial loss of a
+discriminator that judges (board, event, next board). Runs are resumable: `ckpt.pt` holds
+the models, optimisers, step and config; TensorBoard logs go to the run folder.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuralplay.errors import UserError
+from neuralplay.games.tetris import EVENT_NAMES, PIECES
+from neuralplay.models.tetris_gan import (
+    Discriminator, Generator, TetrisGANConfig, bce_loss, posterior_noise, sample_noise,
+)
+from neuralplay.training import tetris_data
+from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predict_all
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    run_dir: str
+    steps: int = 20_000
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_min: float = 2e-5
+    warmup: int = 200
+    adv_weight: float = 0.02
+    disc_lr: float = 2e-4
+    eval_every: int = 1000
+    eval_examples: int = 20_000
+    ckpt_every: int = 500
+    max_minutes: float | None = None
+    threads: int = 2
+    seed: int = 0
+    model: TetrisGANConfig = field(default_factory=TetrisGANConfig)
+
+
+def torch_predictor(gen: Generator, seed: int):
+    """(boards, events) -> next boards (uint8) with play-time noise, for the metrics."""
+    g = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def predict(x: np.ndarray, event: np.ndarray) -> np.ndarray:
+        logits = gen(torch.from_numpy(x), torch.from_numpy(event), sample_noise(len(x), g))
+        return (logits > 0).to(torch.uint8).numpy()
+
+    return predict
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * progress))
+
+
+def save_checkpoint(path: Path, gen, disc, opt_g, opt_d, step: int, cfg: TrainConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"generator": gen.state_dict(), "discriminator": disc.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                "step": torch.tensor(step)}, tmp)
+    tmp.replace(path)
+    (path.parent / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+
+def load_generator(run_dir: Path) -> tuple[Generator, dict]:
+    """The generator of a run (for export and eval), and the run's config as a dict."""
+    ckpt, cfg_path = run_dir / "ckpt.pt", run_dir / "config.json"
+    if not ckpt.exists() or not cfg_path.exists():
+        raise UserError(f"no training run at {run_dir} (ckpt.pt, config.json): "
+                        "train one with `neuralplay train tetris`")
+    cfg = json.loads(cfg_path.read_text())
+    gen = Generator(TetrisGANConfig(**cfg["model"]))
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        gen.load_state_dict(state["generator"])
+    except Exception as err:  # torch raises many types for a bad file
+        raise UserError(f"{ckpt} cannot be read ({type(err).__name__}): retrain or pass another run") from None
+    return gen.eval(), cfg
+
+
+def board_images(x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Rows of (before | true | predicted) boards as one RGB image (H, W, 3) for TensorBoard."""
+    from neuralplay.games.tetris_render import render_board
+
+    gap = np.zeros((22 * 8, 8, 3), np.uint8)
+    rows = [np.concatenate([render_board(a, 8), gap, render_board(b, 8), gap, render_board(c, 8)], 1)
+            for a, b, c in zip(x, y, p)]
+    return np.concatenate(rows, axis=0)
+
+
+def log_eval(writer, gen: Generator, test: tetris_data.Transitions, step: int, cfg: TrainConfig) -> dict:
+    gen.eval()
+    n = min(cfg.eval_examples, len(test))
+    x, e, y = test.x[:n], test.event[:n], test.y[:n]
+    predict = torch_predictor(gen, cfg.seed)
+    p = predict_all(predict, x, e)
+    metrics = evaluate_set(x, e, y, p)
+    metrics.update(closed_loop(predict, steps=2000, seed=cfg.seed))
+    gen.train()
+    for key in ("cell_accuracy", "board_accuracy", "board_plausibility", "spawn_recall",
+                "spawn_precision", "spawn_validity", "spawn_diversity", "board_accuracy_nonspawn",
+                "closed_loop_rule_consistency"):
+        if metrics[key] is not None:
+            writer.add_scalar(f"test_play/{key}", metrics[key], step)
+    for name, value in metrics["board_accuracy_nonspawn_by_event"].items():
+        if value is not None:
+            writer.add_scalar(f"test_play_by_event/{name}", value, step)
+    pick = np.concatenate([np.flatnonzero(e == i)[:1] for i in range(len(EVENT_NAMES))])
+    writer.add_image("predictions (before | true | predicted)", board_images(x[pick], y[pick], p[pick]),
+                     step, dataformats="HWC")
+    return metrics
+
+
+def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = torch.Generator().manual_seed(cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(cfg.data)
+    train_set = tetris_data.load(data_dir / "train.npz")
+    test_set = tetris_data.load(data_dir / "test_play.npz")
+    X, E = torch.from_numpy(train_set.x), torch.from_numpy(train_set.event)
+    Y, S = torch.from_numpy(train_set.y), torch.from_numpy(train_set.spawn)
+
+    gen, disc = Generator(cfg.model), Discriminator(cfg.model)
+    opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
+    step = 0
+    ckpt_path = run_dir / "ckpt.pt"
+    if resume:
+        if not ckpt_path.exists():
+            raise UserError(f"--resume: no checkpoint at {ckpt_path}: start without --resume")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        gen.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step = int(state["step"])
+    writer = SummaryWriter(str(run_dir / "logs"))
+    start = time.time()
+    metrics: dict = {}
+    bar = tqdm(total=cfg.steps, initial=step, desc="train tetris", disable=not show_progress)
+    while step < cfg.steps:
+        idx = torch.randint(0, len(X), (cfg.batch_size,), generator=rng)
+        x, e, y = X[idx], E[idx], Y[idx]
+        noise = posterior_noise(S[idx], rng)
+        for group in opt_g.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+
+        # Discriminator: real (x, e, y) against the generator's (x, e, sigmoid(logits)).
+        logits = gen(x, e, noise)
+        fake = torch.sigmoid(logits)
+        d_real, d_fake = disc(x, e, y), disc(x, e, fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                  + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # Generator: reconstruction + adversarial.
+        loss_rec = bce_loss(logits, y)
+        d_gen = disc(x, e, fake)
+        loss_adv = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+        loss_g = loss_rec + cfg.adv_weight * loss_adv
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
+        opt_g.step()
+        step += 1
+        bar.update(1)
+
+        if step % 50 == 0:
+            writer.add_scalar("loss/reconstruction", loss_rec.item(), step)
+            writer.add_scalar("loss/adversarial", loss_adv.item(), step)
+            writer.add_scalar("loss/discriminator", loss_d.item(), step)
+            writer.add_scalar("lr", learning_rate(cfg, step), step)
+            bar.set_postfix(rec=f"{loss_rec.item():.5f}")
+        out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
+            save_checkpoint(ckpt_path, gen, disc, opt_g, opt_d, step, cfg)
+        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+            metrics = log_eval(writer, gen, test_set, step, cfg)
+            summary = {k: metrics[k] for k in ("board_accuracy_nonspawn", "spawn_validity",
+                                               "spawn_diversity", "closed_loop_rule_consistency")}
+            bar.write(f"step {step}: {json.dumps(summary)} "
+                      f"by event {json.dumps(metrics['board_accuracy_nonspawn_by_event'])}")
+            (run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+        if out_of_time:
+            bar.write(f"stopping after {cfg.max_minutes} minutes at step {step}; --resume continues")
+            break
+    bar.close()
+    writer.close()
+    return {"step": step, **metrics}
+
+
+__all__ = ["TrainConfig", "train", "load_generator", "torch_predictor", "PIECES"]
