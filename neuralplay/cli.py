@@ -72,12 +72,11 @@ def cmd_train(args) -> int:
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
     model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model)
+    if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
+        model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
     cfg = TrainConfig(data=str(data), run_dir=str(run_dir), steps=args.steps, batch_size=args.batch_size,
                       lr=args.lr, adv_weight=args.adv_weight, eval_every=args.eval_every,
                       max_minutes=args.max_minutes, threads=args.threads, seed=args.seed, model=model)
-    if args.resume and (run_dir / "config.json").exists():
-        saved = json.loads((run_dir / "config.json").read_text())
-        cfg.model = TetrisGANConfig(**saved["model"])
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
@@ -139,7 +138,7 @@ def build_parser() -> Parser:
     collect = sub.add_parser("collect", help="play the real game with agents and write data sets")
     collect.add_argument("game", choices=GAMES)
     collect.add_argument("--out", help="output folder (default: the user data folder)")
-    collect.add_argument("--train-steps", type=int, default=400_000)
+    collect.add_argument("--train-steps", type=int, default=600_000)
     collect.add_argument("--test-steps", type=int, default=40_000)
     collect.add_argument("--spawn-fraction", type=float,
                          help="resample the train set to this share of spawns (0.2: the seed's 80/20)")
@@ -151,11 +150,11 @@ def build_parser() -> Parser:
     train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")
     train.add_argument("--steps", type=int, default=20_000)
-    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
     train.add_argument("--d-model", type=int, default=128)
-    train.add_argument("--layers", type=int, default=4)
+    train.add_argument("--layers", type=int, default=5)
     train.add_argument("--eval-every", type=int, default=1000)
     train.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
     train.add_argument("--resume", action="store_true", help="continue the run in --run")

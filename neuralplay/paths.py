@@ -4,18 +4,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# The shipped checkpoints travel inside the package (neuralplay/checkpoints -> ../checkpoints
-# in a source tree is the same folder: see pyproject.toml).
+# The shipped checkpoints travel inside the package: pyproject.toml installs the source
+# tree's checkpoints/ as neuralplay/checkpoints.
 PACKAGE_DIR = Path(__file__).resolve().parent
 HOME_ENV = "NEURALPLAY_HOME"
 
 
 def shipped_checkpoints() -> Path:
-    """The folder of shipped checkpoints: in the source tree or the installed package."""
-    source_tree = PACKAGE_DIR.parent / "checkpoints"
-    if source_tree.is_dir():
-        return source_tree
-    return PACKAGE_DIR / "checkpoints"
+    """The folder of shipped checkpoints: the installed package's, else the source tree's."""
+    installed = PACKAGE_DIR / "checkpoints"
+    if installed.is_dir():
+        return installed
+    return PACKAGE_DIR.parent / "checkpoints"
 
 
 def user_data_dir() -> Path:

@@ -28,27 +28,49 @@ N_PIECES = 7
 @dataclass
 class TetrisGANConfig:
     d_model: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
+    n_layers: int = 5
+    n_heads: int = 8
     d_ff: int = 256
     disc_d_model: int = 64
     disc_layers: int = 2
     noise_dim: int = N_PIECES
 
 
+def rotary_tables(positions: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (10.0 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    angles = torch.arange(positions).float()[:, None] * inv_freq[None]
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: attention then depends on how many rows apart two rows are,
+    which is what drops and line clears are about."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
 class Block(nn.Module):
-    """Pre-norm transformer block over the row tokens."""
+    """Pre-norm transformer block over the row tokens, rotary positions in the attention."""
 
     def __init__(self, d: int, heads: int, d_ff: int):
         super().__init__()
+        self.heads = heads
         self.norm1 = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
         self.norm2 = nn.LayerNorm(d)
         self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d))
+        cos, sin = rotary_tables(ROWS, d // heads)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = rotate(q, self.cos, self.sin), rotate(k, self.cos, self.sin)
+        att = (q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5
+        y = att.softmax(dim=-1) @ v
+        x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
         return x + self.ff(self.norm2(x))
 
 
@@ -58,14 +80,13 @@ class RowEncoder(nn.Module):
     def __init__(self, in_channels: int, d: int, layers: int, heads: int, d_ff: int):
         super().__init__()
         self.embed = nn.Linear(in_channels * COLS, d)
-        self.pos = nn.Parameter(torch.randn(ROWS, d) * 0.02)
         self.blocks = nn.ModuleList(Block(d, heads, d_ff) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
 
     def forward(self, boards: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         b = boards.shape[0]
         rows = boards.permute(0, 2, 1, 3).reshape(b, ROWS, -1)
-        x = self.embed(rows) + self.pos + context[:, None, :]
+        x = self.embed(rows) + context[:, None, :]
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
@@ -123,5 +144,9 @@ def posterior_noise(spawn: torch.Tensor, generator: torch.Generator | None = Non
     return g
 
 
-def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, target.float())
+def reconstruction_loss(logits: torch.Tensor, board: torch.Tensor, target: torch.Tensor,
+                        changed_weight: float = 10.0) -> torch.Tensor:
+    """BCE on every cell, with the cells that change (the few that carry the dynamics)
+    weighted up: most of a board is copied, so an unweighted loss is dominated by copying."""
+    weight = 1 + (changed_weight - 1) * (board != target).float()
+    return F.binary_cross_entropy_with_logits(logits, target.float(), weight=weight)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from neuralplay.errors import UserError
 from neuralplay.games.tetris import EVENT_NAMES, PIECES
 from neuralplay.models.tetris_gan import (
-    Discriminator, Generator, TetrisGANConfig, bce_loss, posterior_noise, sample_noise,
+    Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
 )
 from neuralplay.training import tetris_data
 from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predict_all
@@ -30,14 +30,17 @@ class TrainConfig:
     data: str
     run_dir: str
     steps: int = 20_000
-    batch_size: int = 256
+    batch_size: int = 128
     lr: float = 1e-3
     lr_min: float = 2e-5
     warmup: int = 200
     adv_weight: float = 0.02
+    changed_weight: float = 10.0  # loss weight of cells that change, against 1 for the rest
+    balance_events: bool = True  # sample every event equally often (hard drops are rare in play)
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 20_000
+    eval_closed_loop_steps: int = 2000
     ckpt_every: int = 500
     max_minutes: float | None = None
     threads: int = 2
@@ -57,11 +60,19 @@ def torch_predictor(gen: Generator, seed: int):
     return predict
 
 
+def example_weights(events: np.ndarray, balance: bool) -> torch.Tensor:
+    """Sampling weights: uniform, or each event type with the same total weight."""
+    if not balance:
+        return torch.ones(len(events), dtype=torch.float64)
+    counts = np.bincount(events, minlength=len(EVENT_NAMES)).astype(np.float64)
+    return torch.from_numpy(1.0 / counts[events])
+
+
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * progress))
+    return float(cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * progress)))
 
 
 def save_checkpoint(path: Path, gen, disc, opt_g, opt_d, step: int, cfg: TrainConfig) -> None:
@@ -106,7 +117,7 @@ def log_eval(writer, gen: Generator, test: tetris_data.Transitions, step: int, c
     predict = torch_predictor(gen, cfg.seed)
     p = predict_all(predict, x, e)
     metrics = evaluate_set(x, e, y, p)
-    metrics.update(closed_loop(predict, steps=2000, seed=cfg.seed))
+    metrics.update(closed_loop(predict, steps=cfg.eval_closed_loop_steps, seed=cfg.seed))
     gen.train()
     for key in ("cell_accuracy", "board_accuracy", "board_plausibility", "spawn_recall",
                 "spawn_precision", "spawn_validity", "spawn_diversity", "board_accuracy_nonspawn",
@@ -136,6 +147,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     test_set = tetris_data.load(data_dir / "test_play.npz")
     X, E = torch.from_numpy(train_set.x), torch.from_numpy(train_set.event)
     Y, S = torch.from_numpy(train_set.y), torch.from_numpy(train_set.spawn)
+    sampling = example_weights(train_set.event, cfg.balance_events)
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
@@ -156,7 +168,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     metrics: dict = {}
     bar = tqdm(total=cfg.steps, initial=step, desc="train tetris", disable=not show_progress)
     while step < cfg.steps:
-        idx = torch.randint(0, len(X), (cfg.batch_size,), generator=rng)
+        idx = torch.multinomial(sampling, cfg.batch_size, replacement=True, generator=rng)
         x, e, y = X[idx], E[idx], Y[idx]
         noise = posterior_noise(S[idx], rng)
         for group in opt_g.param_groups:
@@ -173,7 +185,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
         opt_d.step()
 
         # Generator: reconstruction + adversarial.
-        loss_rec = bce_loss(logits, y)
+        loss_rec = reconstruction_loss(logits, x, y, cfg.changed_weight)
         d_gen = disc(x, e, fake)
         loss_adv = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         loss_g = loss_rec + cfg.adv_weight * loss_adv

@@ -1,0 +1,92 @@
+"""The command as a user runs it: exit codes, one-line errors, no torch on the play path."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def neuralplay(*args, env=None, cwd=None):
+    full_env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "neuralplay", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or ROOT, timeout=300)
+
+
+def one_line_error(result, *words):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+def test_autopilot_plays_neural_tetris_without_torch():
+    code = ("import sys; from neuralplay.cli import main; "
+            "rc = main(['play', 'tetris', '--autopilot', '--max-steps', '30', '--speed', '40']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "first frame on screen" in result.stdout
+
+
+@pytest.mark.parametrize("engine", [["--engine", "real"], ["--compare"]])
+def test_other_modes_run_headless(engine):
+    result = neuralplay("play", "tetris", *engine, "--autopilot", "--max-steps", "30", "--speed", "40")
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_option():
+    one_line_error(neuralplay("play", "tetris", "--turbo"), "--turbo", "--help")
+
+
+def test_no_display():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    result = subprocess.run([sys.executable, "-m", "neuralplay", "play", "tetris", "--engine", "real"],
+                            capture_output=True, text=True, env=env, cwd=ROOT)
+    one_line_error(result, "display")
+
+
+def test_missing_checkpoint(tmp_path):
+    one_line_error(neuralplay("play", "tetris", "--checkpoint", str(tmp_path / "nope.onnx")), "not found")
+
+
+def test_corrupt_metadata(tmp_path):
+    (tmp_path / "bad.json").write_text("{ not json")
+    one_line_error(neuralplay("play", "tetris", "--checkpoint", str(tmp_path / "bad.json")), "not valid JSON")
+
+
+def copy_shipped(tmp_path):
+    for suffix in (".onnx", ".json"):
+        (tmp_path / f"t{suffix}").write_bytes((ROOT / "checkpoints" / f"tetris{suffix}").read_bytes())
+    return tmp_path / "t.json"
+
+
+def test_checkpoint_of_another_game(tmp_path):
+    meta_path = copy_shipped(tmp_path)
+    meta = json.loads(meta_path.read_text())
+    meta["game"] = "skiing"
+    meta_path.write_text(json.dumps(meta))
+    one_line_error(neuralplay("play", "tetris", "--checkpoint", str(meta_path)), "skiing", "not tetris")
+
+
+def test_corrupt_onnx_graph(tmp_path):
+    meta_path = copy_shipped(tmp_path)
+    onnx_path = meta_path.with_suffix(".onnx")
+    onnx_path.write_bytes(onnx_path.read_bytes()[:1000])
+    one_line_error(neuralplay("play", "tetris", "--checkpoint", str(meta_path)), "corrupt")
+
+
+def test_eval_without_data_says_how_to_get_it():
+    one_line_error(neuralplay("eval", "tetris", "--data", "/nonexistent"), "neuralplay collect tetris")
+
+
+def test_help_lists_every_command():
+    result = neuralplay("--help")
+    for command in ("play", "collect", "train", "export", "eval", "bench"):
+        assert command in result.stdout

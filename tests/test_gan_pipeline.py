@@ -1,0 +1,79 @@
+"""The training side end to end on a tiny config: train, resume, export, parity, runtime."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from neuralplay.models.tetris_gan import (  # noqa: E402
+    Discriminator, Generator, TetrisGANConfig, posterior_noise, sample_noise,
+)
+from neuralplay.training.tetris_data import CollectConfig, collect  # noqa: E402
+
+TINY = TetrisGANConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32, disc_d_model=16, disc_layers=1)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    collect(CollectConfig(out=str(out), train_steps=1200, test_steps=400, seed=4), show_progress=False)
+    return out
+
+
+def test_forward_shapes():
+    gen, disc = Generator(TINY), Discriminator(TINY)
+    board = torch.zeros(3, 2, 22, 10, dtype=torch.uint8)
+    event = torch.tensor([0, 3, 5])
+    logits = gen(board, event, sample_noise(3))
+    assert logits.shape == (3, 2, 22, 10)
+    assert disc(board, event, torch.sigmoid(logits)).shape == (3,)
+
+
+def test_posterior_noise_makes_the_spawned_piece_the_argmax():
+    spawn = torch.tensor([0, 6, -1, 3] * 50)
+    g = posterior_noise(spawn, torch.Generator().manual_seed(0))
+    has = spawn >= 0
+    assert torch.equal(g[has].argmax(dim=1), spawn[has])
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    from neuralplay.training.tetris_train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(data=str(data_dir), run_dir=str(run), steps=6, batch_size=16, eval_every=6,
+                      ckpt_every=3, warmup=2, eval_examples=200, eval_closed_loop_steps=50, threads=1, model=TINY)
+    result = train(cfg, show_progress=False)
+    assert result["step"] == 6
+    return run
+
+
+def test_training_writes_checkpoint_logs_and_metrics_and_resumes(run_dir, data_dir):
+    from neuralplay.training.tetris_train import TrainConfig, train
+
+    assert (run_dir / "ckpt.pt").exists() and any((run_dir / "logs").iterdir())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0 <= metrics["cell_accuracy"] <= 1 and "board_accuracy_nonspawn_by_event" in metrics
+    cfg = TrainConfig(data=str(data_dir), run_dir=str(run_dir), steps=8, batch_size=16, eval_every=100,
+                      ckpt_every=100, warmup=2, eval_examples=200, eval_closed_loop_steps=50, threads=1, model=TINY)
+    assert train(cfg, resume=True, show_progress=False)["step"] == 8
+
+
+def test_export_matches_torch_and_the_runtime_plays_it(run_dir, data_dir, tmp_path):
+    from neuralplay.games.tetris import TetrisGame
+    from neuralplay.runtime.checkpoint import load_checkpoint
+    from neuralplay.runtime.tetris import NeuralTetris
+    from neuralplay.training.tetris_export import export
+
+    onnx_path = tmp_path / "tiny.onnx"
+    meta_path = export(run_dir, onnx_path, data_dir, closed_loop_steps=50)
+    meta = json.loads(meta_path.read_text())
+    assert meta["game"] == "tetris" and meta["onnx_parity_max_abs_diff"] < 1e-3
+    assert set(meta["metrics"]) >= {"cell_accuracy", "spawn_diversity", "closed_loop_rule_consistency"}
+    ckpt = load_checkpoint(meta_path, "tetris", "tetris-gan-generator", "tetris")
+    model = NeuralTetris(ckpt, seed=0)
+    board = model.reset(TetrisGame(seed=0).observation())
+    for event in (1, 2, 3, 0, 5, 0):
+        board = model.step(event)
+        assert board.shape == (2, 22, 10) and board.dtype == np.uint8 and board.max() <= 1

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Rebuild the shipped Tetris checkpoint from nothing, on a CPU: collect, train, export, eval.
+#   tools/rebuild_tetris.sh [WORKDIR]        (needs `pip install -e '.[train]'`)
+# The data and the run go to WORKDIR (default: a new temporary folder); the checkpoint to
+# checkpoints/tetris.{onnx,json}, its full evaluation to checkpoints/tetris_eval.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-$(mktemp -d)}
+steps=${STEPS:-16000}
+start=$(date +%s)
+neuralplay collect tetris --out "$work/data" --seed 0
+neuralplay train tetris --data "$work/data" --run "$work/run" --steps "$steps" --eval-every 2000 --threads 2
+neuralplay export tetris --run "$work/run" --data "$work/data" --out checkpoints/tetris.onnx
+neuralplay eval tetris --data "$work/data" --json > checkpoints/tetris_eval.json
+echo "rebuilt checkpoints/tetris.onnx in $(( ($(date +%s) - start) / 60 )) minutes (work folder $work)"
