@@ -90,3 +90,11 @@ def test_help_lists_every_command():
     result = neuralplay("--help")
     for command in ("play", "collect", "train", "export", "eval", "bench"):
         assert command in result.stdout
+
+
+def test_bench_reports_every_key():
+    result = neuralplay("bench", "tetris", "--json", "--steps", "200")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    for key in ("neural_steps_per_s", "real_steps_per_s", "neural_ms_p50", "neural_ms_p99", "startup_s"):
+        assert facts[key] > 0, key

@@ -66,7 +66,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         q, k = rotate(q, self.cos, self.sin), rotate(k, self.cos, self.sin)
         att = (q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5
         y = att.softmax(dim=-1) @ v
@@ -80,13 +81,16 @@ class RowEncoder(nn.Module):
     def __init__(self, in_channels: int, d: int, layers: int, heads: int, d_ff: int):
         super().__init__()
         self.embed = nn.Linear(in_channels * COLS, d)
+        # Absolute rows too: rotary attention alone cannot tell one empty row from another,
+        # and spawns (rows 0-1) and the floor are absolute places.
+        self.pos = nn.Parameter(torch.randn(ROWS, d) * 0.02)
         self.blocks = nn.ModuleList(Block(d, heads, d_ff) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
 
     def forward(self, boards: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         b = boards.shape[0]
         rows = boards.permute(0, 2, 1, 3).reshape(b, ROWS, -1)
-        x = self.embed(rows) + context[:, None, :]
+        x = self.embed(rows) + self.pos + context[:, None, :]
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
@@ -97,7 +101,8 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.event = nn.Embedding(N_EVENTS, cfg.d_model)
-        self.noise = nn.Linear(cfg.noise_dim, cfg.d_model)
+        self.noise = nn.Sequential(nn.Linear(cfg.noise_dim, cfg.d_model), nn.GELU(),
+                                   nn.Linear(cfg.d_model, cfg.d_model))
         self.rows = RowEncoder(CHANNELS, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff)
         self.head = nn.Linear(cfg.d_model, CHANNELS * COLS)
 

@@ -36,7 +36,7 @@ class TrainConfig:
     warmup: int = 200
     adv_weight: float = 0.02
     changed_weight: float = 10.0  # loss weight of cells that change, against 1 for the rest
-    balance_events: bool = True  # sample every event equally often (hard drops are rare in play)
+    balance_events: bool = True  # sample spawns and each event equally often
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 20_000
@@ -60,12 +60,14 @@ def torch_predictor(gen: Generator, seed: int):
     return predict
 
 
-def example_weights(events: np.ndarray, balance: bool) -> torch.Tensor:
-    """Sampling weights: uniform, or each event type with the same total weight."""
+def example_weights(events: np.ndarray, spawn: np.ndarray, balance: bool) -> torch.Tensor:
+    """Sampling weights: uniform, or equal total weight for spawns and for the non-spawn
+    transitions of each event type (hard drops and spawns are rare in play)."""
     if not balance:
         return torch.ones(len(events), dtype=torch.float64)
-    counts = np.bincount(events, minlength=len(EVENT_NAMES)).astype(np.float64)
-    return torch.from_numpy(1.0 / counts[events])
+    category = np.where(spawn >= 0, len(EVENT_NAMES), events)
+    counts = np.bincount(category, minlength=len(EVENT_NAMES) + 1).astype(np.float64)
+    return torch.from_numpy(1.0 / counts[category])
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -147,7 +149,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     test_set = tetris_data.load(data_dir / "test_play.npz")
     X, E = torch.from_numpy(train_set.x), torch.from_numpy(train_set.event)
     Y, S = torch.from_numpy(train_set.y), torch.from_numpy(train_set.spawn)
-    sampling = example_weights(train_set.event, cfg.balance_events)
+    sampling = example_weights(train_set.event, train_set.spawn, cfg.balance_events)
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
