@@ -45,7 +45,9 @@ def bench_tetris(checkpoint: str | None = None, steps: int = 3000, threads: int 
             game.reset()
     real_s = time.perf_counter() - t
 
+    recording_ms = recording_cost_ms(model, events)
     return {
+        "recording_ms_per_step": recording_ms,
         "neural_steps_per_s": round(len(events) / times.sum(), 1),
         "real_steps_per_s": round(len(events) / real_s, 1),
         "neural_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 4),
@@ -55,6 +57,29 @@ def bench_tetris(checkpoint: str | None = None, steps: int = 3000, threads: int 
         "steps": len(events),
         "checkpoint": model.checkpoint.identity,
     }
+
+
+def recording_cost_ms(model, events: list[int]) -> float:
+    """Mean time the game loop spends handing one step (both panes) to the recorder."""
+    import tempfile
+    from pathlib import Path
+
+    from neuralplay.games.tetris import TetrisGame
+    from neuralplay.recording.writer import Recorder
+
+    game = TetrisGame(seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        recorder = Recorder(Path(tmp) / "bench.nprec", "tetris", "compare", ["real", "neural"], None)
+        spent = 0.0
+        for e in events:
+            if game.step(e).game_over:
+                game.reset()
+            frames = {"real": game.observation(), "neural": model.board}
+            t = time.perf_counter()
+            recorder.add(e, 0.0, frames)
+            spent += time.perf_counter() - t
+        recorder.close()
+    return round(spent / len(events) * 1e3, 4)
 
 
 def startup_seconds(checkpoint: str | None) -> float:

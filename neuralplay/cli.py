@@ -42,19 +42,77 @@ def cmd_play(args) -> int:
         model = NeuralTetris(args.checkpoint, seed=args.seed, threads=args.threads)
     import pygame  # noqa: F401  (the window's library; imported after the checkpoint is checked)
 
-    session = TetrisSession(engine, args.seed, pygame, model, autopilot=args.autopilot, level=args.level)
+    recorder = None
+    if args.record is not None:
+        from neuralplay.recording.writer import Recorder, default_path
+
+        path = Path(args.record) if args.record else default_path(args.game, engine)
+        panes = {"real": ["real"], "neural": ["neural"], "compare": ["real", "neural"]}[engine]
+        recorder = Recorder(path, args.game, engine, panes, model.checkpoint.identity if model else None,
+                            {"seed": args.seed})
+        print(recorder.error or f"recording to {path}", flush=True)
+    session = TetrisSession(engine, args.seed, pygame, model, autopilot=args.autopilot,
+                            level=args.level, recorder=recorder)
     n_panes = 2 if engine == "compare" else 1
     opts = LoopOptions(max_steps=args.max_steps, speed=args.speed, scale=args.scale,
                        title=f"neuralplay: {engine} Tetris")
-    run(session, PANE_SIZE, n_panes, opts, on_first_frame=lambda: print(FIRST_FRAME, flush=True))
+    try:
+        run(session, PANE_SIZE, n_panes, opts, on_first_frame=lambda: print(FIRST_FRAME, flush=True))
+    finally:
+        if recorder is not None:
+            recorder.close()
+            print(recorder.error or f"recorded {recorder.steps} steps to {recorder.path}")
     print(f"played {session.steps} steps of {engine} Tetris")
     return 0
 
 
+def cmd_replay(args) -> int:
+    import pygame
+
+    from neuralplay.app.loop import LoopOptions, run
+    from neuralplay.app.replay import ReplaySession
+    from neuralplay.recording.format import read
+
+    rec = read(args.path)
+    if "action" not in rec.arrays or not len(rec.arrays["action"]):
+        raise UserError(f"{args.path} holds no steps ({rec.damaged or 'empty'}): nothing to replay")
+    if not rec.complete:
+        print(f"warning: {args.path} was cut short ({rec.damaged or 'no end marker'}); "
+              f"replaying its {rec.steps} steps", file=sys.stderr)
+    session = ReplaySession(rec, pygame)
+    opts = LoopOptions(speed=args.speed, scale=args.scale, title=f"neuralplay replay: {Path(args.path).name}",
+                       max_steps=session.last if args.exit_at_end else None)
+    run(session, session.pane_size, len(session.names), opts)
+    return 0
+
+
+def cmd_recordings(args) -> int:
+    from neuralplay.recording.library import describe, list_recordings
+
+    if args.json:
+        print(json.dumps(describe(Path(args.json)), indent=2))
+        return 0
+    folder = Path(args.dir) if args.dir else user_data_dir() / "recordings"
+    rows = list_recordings(folder)
+    if not rows:
+        print(f"no recordings in {folder}: record one with `neuralplay play tetris --record`")
+        return 0
+    print(f"{'game':8} {'engine':8} {'steps':>7} {'seconds':>8} {'KB':>8}  {'date':19}  path")
+    for r in rows:
+        print(f"{r['game']:8} {r['engine']:8} {r['steps']:7d} {r['duration_s']:8.1f} "
+              f"{r['bytes'] / 1024:8.1f}  {r['date']:19}  {r['path']}{'' if r['complete'] else '  (cut short)'}")
+    return 0
+
+
 def cmd_collect(args) -> int:
-    from neuralplay.training.tetris_data import CollectConfig, collect
+    from neuralplay.training.tetris_data import CollectConfig, collect, collect_recordings
 
     out = Path(args.out) if args.out else default_data(args.game)
+    if args.from_recordings:
+        facts = collect_recordings(Path(args.from_recordings), out)
+        print(f"recorded: {facts['transitions']} transitions from {facts['recordings']} recordings, "
+              f"spawns {facts['spawn_fraction']:.1%}; wrote {out}/recorded.npz (train uses it beside train.npz)")
+        return 0
     cfg = CollectConfig(out=str(out), train_steps=args.train_steps, test_steps=args.test_steps,
                         seed=args.seed, spawn_fraction=args.spawn_fraction)
     summary = collect(cfg, show_progress=sys.stderr.isatty())
@@ -83,12 +141,34 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.target not in GAMES:
+        return export_recording(args)
+    if args.video:
+        raise UserError("--video exports a recording: `neuralplay export PATH.nprec --video out.mp4`")
     from neuralplay.training.tetris_export import export
 
+    args.game = args.target
     run_dir = Path(args.run) if args.run else default_run(args.game)
     data = Path(args.data) if args.data else default_data(args.game)
     meta_path = export(run_dir, Path(args.out), data, closed_loop_steps=args.closed_loop_steps)
     print(f"wrote {Path(args.out)} and {meta_path}")
+    return 0
+
+
+def export_recording(args) -> int:
+    from neuralplay.app.replay import pane_renderer
+    from neuralplay.recording.format import read
+    from neuralplay.recording.video import export_video
+
+    if not args.video:
+        raise UserError(f"{args.target} is not a game ({', '.join(GAMES)}); to export a recording "
+                        "as a video add --video out.mp4 (or .gif)")
+    rec = read(args.target)
+    if "action" not in rec.arrays:
+        raise UserError(f"{args.target} holds no steps ({rec.damaged or 'empty'}): nothing to export")
+    render, _ = pane_renderer(rec.header["game"])
+    n = export_video(rec, render, Path(args.video), fps=args.fps, scale=args.video_scale)
+    print(f"wrote {args.video}: {n} frames at {args.fps:g} fps" + ("" if rec.complete else " (recording cut short)"))
     return 0
 
 
@@ -133,7 +213,21 @@ def build_parser() -> Parser:
     play.add_argument("--level", type=int, default=1, help="starting level (gravity speed)")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    play.add_argument("--record", nargs="?", const="", metavar="PATH",
+                      help="record the session (default path: the user data folder's recordings/)")
     play.set_defaults(func=cmd_play)
+
+    replay = sub.add_parser("replay", help="replay a recording in the app")
+    replay.add_argument("path")
+    replay.add_argument("--speed", type=float, default=1.0)
+    replay.add_argument("--scale", type=float, default=1.0)
+    replay.add_argument("--exit-at-end", action="store_true", help="quit when the replay reaches its end")
+    replay.set_defaults(func=cmd_replay)
+
+    recs = sub.add_parser("recordings", help="list recorded sessions")
+    recs.add_argument("--json", metavar="PATH", help="print one recording's facts as JSON")
+    recs.add_argument("--dir", help="folder to list (default: the user data folder's recordings/)")
+    recs.set_defaults(func=cmd_recordings)
 
     collect = sub.add_parser("collect", help="play the real game with agents and write data sets")
     collect.add_argument("game", choices=GAMES)
@@ -143,6 +237,8 @@ def build_parser() -> Parser:
     collect.add_argument("--spawn-fraction", type=float,
                          help="resample the train set to this share of spawns (0.2: the seed's 80/20)")
     collect.add_argument("--seed", type=int, default=0)
+    collect.add_argument("--from-recordings", metavar="DIR",
+                         help="turn the real-engine recordings in DIR into training data (recorded.npz)")
     collect.set_defaults(func=cmd_collect)
 
     train = sub.add_parser("train", help="train a world model (needs the [train] extra)")
@@ -162,8 +258,11 @@ def build_parser() -> Parser:
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
 
-    export = sub.add_parser("export", help="export a trained run to ONNX + metadata")
-    export.add_argument("game", choices=GAMES)
+    export = sub.add_parser("export", help="export a trained run to ONNX, or a recording to a video")
+    export.add_argument("target", help="a game (tetris) for ONNX, or a recording PATH with --video")
+    export.add_argument("--video", metavar="OUT", help="write the recording as OUT.mp4 or OUT.gif")
+    export.add_argument("--fps", type=float, default=20.0)
+    export.add_argument("--video-scale", type=int, default=2, help="integer upscaling of the video")
     export.add_argument("--run", help="run folder (default: the user data folder's)")
     export.add_argument("--data", help="data folder, for the metrics stored with the checkpoint")
     export.add_argument("--out", default="checkpoints/tetris.onnx")

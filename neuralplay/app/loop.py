@@ -12,7 +12,7 @@ from neuralplay.errors import UserError
 TICK_S = 1 / 60
 MARGIN = 12
 TEXT_W = 170
-STATUS_H = 34
+STATUS_H = 44
 BG = (10, 10, 16)
 FG = (225, 225, 235)
 DIM = (140, 140, 160)
@@ -63,12 +63,22 @@ class Renderer:
         self.size = layout_size(pane_size, n_panes)
         self.canvas = pygame.Surface(self.size)
         self.font = pygame.font.Font(None, 24)
+        self.view = (1.0, (0, 0))  # canvas-to-window scale and offset of the last frame
         self.big = pygame.font.Font(None, 40)
 
     def text(self, s: str, pos: tuple[int, int], colour=FG, big: bool = False) -> None:
         self.canvas.blit((self.big if big else self.font).render(s, True, colour), pos)
 
-    def draw(self, screen, panes: list[Pane], status: str, overlay: list[str] | None) -> None:
+    def bar_rect(self) -> tuple[int, int, int, int]:
+        """The seek bar (x, y, w, h) on the canvas, under the status line."""
+        return MARGIN, self.size[1] - 12, self.size[0] - 2 * MARGIN, 6
+
+    def to_canvas(self, pos: tuple[int, int]) -> tuple[float, float]:
+        k, (ox, oy) = self.view
+        return (pos[0] - ox) / k, (pos[1] - oy) / k
+
+    def draw(self, screen, panes: list[Pane], status: str, overlay: list[str] | None,
+             progress: float | None = None) -> None:
         pg = self.pg
         self.canvas.fill(BG)
         x = MARGIN
@@ -87,7 +97,11 @@ class Renderer:
                 prev = pg.surfarray.make_surface(pane.preview.swapaxes(0, 1))
                 self.canvas.blit(prev, (tx, ty + 6))
             x += self.pane_w + TEXT_W + MARGIN
-        self.text(status, (MARGIN, self.size[1] - STATUS_H + 6), DIM)
+        self.text(status, (MARGIN, self.size[1] - STATUS_H + 4), DIM)
+        if progress is not None:
+            x, y, w, h = self.bar_rect()
+            pg.draw.rect(self.canvas, (50, 50, 66), (x, y, w, h))
+            pg.draw.rect(self.canvas, (120, 170, 255), (x, y, int(w * progress), h))
         if overlay:
             self._overlay(overlay)
         self._present(screen)
@@ -109,8 +123,10 @@ class Renderer:
         win_w, win_h = screen.get_size()
         k = min(win_w / self.size[0], win_h / self.size[1])
         out = (max(1, int(self.size[0] * k)), max(1, int(self.size[1] * k)))
+        offset = ((win_w - out[0]) // 2, (win_h - out[1]) // 2)
+        self.view = (k, offset)
         screen.fill(BG)
-        screen.blit(pg.transform.scale(self.canvas, out), ((win_w - out[0]) // 2, (win_h - out[1]) // 2))
+        screen.blit(pg.transform.scale(self.canvas, out), offset)
         pg.display.flip()
 
 
@@ -147,6 +163,11 @@ def run(session: Session, pane_size: tuple[int, int], n_panes: int, opts: LoopOp
                         held.add(event.key)
                 elif event.type == pygame.KEYUP:
                     held.discard(event.key)
+                elif event.type == pygame.MOUSEBUTTONDOWN and session.progress() is not None:
+                    cx, cy = renderer.to_canvas(event.pos)
+                    x, y, w, h = renderer.bar_rect()
+                    if x <= cx <= x + w and y - 6 <= cy <= y + h + 6:
+                        session.seek((cx - x) / w)
             now = time.perf_counter()
             if not (paused or show_help):
                 backlog = min(backlog + (now - last) * opts.speed, 0.25 * max(opts.speed, 1))
@@ -164,7 +185,7 @@ def run(session: Session, pane_size: tuple[int, int], n_panes: int, opts: LoopOp
                 overlay = ["Paused", "P to go on"]
             elif session.over:
                 overlay = ["Game over", "R to restart, Esc to quit"]
-            renderer.draw(screen, session.panes(), session.status(), overlay)
+            renderer.draw(screen, session.panes(), session.status(), overlay, session.progress())
             if first:
                 first = False
                 if on_first_frame:

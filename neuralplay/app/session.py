@@ -40,3 +40,9 @@ class Session(Protocol):
 
     def resync(self) -> bool:
         """Put the neural side back onto the real one; False where there is nothing to sync."""
+
+    def progress(self) -> float | None:
+        """Where a replay stands (0-1), drawn as a seek bar; None for live games."""
+
+    def seek(self, fraction: float) -> None:
+        """Jump to a point of a replay (a click on the seek bar)."""

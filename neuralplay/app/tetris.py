@@ -23,6 +23,12 @@ DIFF_COLOUR = (255, 40, 40)
 HELP = ["Left / Right  move", "Up or X  rotate", "Down  soft drop", "Space  hard drop"]
 
 
+def recording_status(recorder) -> str:
+    if recorder is None:
+        return ""
+    return f"{recorder.error}  |  " if recorder.error else f"REC {recorder.path.name}  |  "
+
+
 def key_bindings(pygame) -> dict[int, Event]:
     return {pygame.K_LEFT: Event.LEFT, pygame.K_RIGHT: Event.RIGHT, pygame.K_UP: Event.ROTATE,
             pygame.K_x: Event.ROTATE, pygame.K_DOWN: Event.SOFT_DROP, pygame.K_SPACE: Event.HARD_DROP}
@@ -123,8 +129,9 @@ class TetrisSession:
     """engine: "neural", "real" or "compare" (both, the same keys driving each)."""
 
     def __init__(self, engine: str, seed: int, pygame, model=None, autopilot: bool = False,
-                 level: int = 1):
+                 level: int = 1, recorder=None):
         self.engine = engine
+        self.recorder = recorder
         self.seed = seed
         self.real = TetrisGame(seed=seed, start_level=level) if engine in ("real", "compare") else None
         self.model = model
@@ -143,6 +150,7 @@ class TetrisSession:
         if self.model is not None:
             self.model.reset(start, seed=self.seed)
         self.seed += 1
+        self._record(-1, 0.0)
 
     def resync(self) -> bool:
         if self.real is None or self.model is None:
@@ -179,6 +187,21 @@ class TetrisSession:
             else:
                 self.agreement.add(self.real.observation(), self.model.board)
         self.steps += 1
+        reward = self.real.last_reward if self.real is not None else self.model.last_reward
+        self._record(int(event), float(reward))
+
+    def frames(self) -> dict[str, np.ndarray]:
+        """What each pane shows now, by pane name (what a recording keeps)."""
+        out = {}
+        if self.real is not None:
+            out["real"] = self.real.observation()
+        if self.model is not None:
+            out["neural"] = self.model.board
+        return out
+
+    def _record(self, action: int, reward: float) -> None:
+        if self.recorder is not None:
+            self.recorder.add(action, reward, self.frames())
 
     def panes(self) -> list[Pane]:
         out = []
@@ -198,9 +221,17 @@ class TetrisSession:
 
     def status(self) -> str:
         if self.engine == "compare":
-            return self.agreement.line()
-        who = "autopilot" if self.autopilot else "H for help"
-        return f"{self.engine} Tetris  |  {who}  |  step {self.steps}"
+            line = self.agreement.line()
+        else:
+            who = "autopilot" if self.autopilot else "H for help"
+            line = f"{self.engine} Tetris  |  {who}  |  step {self.steps}"
+        return recording_status(self.recorder) + line
 
     def help_lines(self) -> list[str]:
         return HELP + (["S  re-sync neural to real"] if self.engine == "compare" else [])
+
+    def progress(self) -> None:
+        return None
+
+    def seek(self, fraction: float) -> None:
+        pass

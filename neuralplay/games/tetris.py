@@ -209,6 +209,7 @@ class TetrisGame:
         self.settled = np.zeros((ROWS, COLS), dtype=bool)
         self.score = 0
         self.lines = 0
+        self.last_reward = 0
         self.game_over = False
         self.next_piece = self._draw()
         self._spawn()
@@ -241,6 +242,7 @@ class TetrisGame:
             raise RuntimeError("step() after game over: call reset()")
         if self.cells is None:
             self._spawn()
+            self.last_reward = 0
             return StepResult(0, False, self.piece, self.game_over, 0)
         move = apply_event(self.settled, self.cells, Event(event))
         self.settled = move.settled
@@ -251,5 +253,6 @@ class TetrisGame:
             reward += 2 * move.rows_dropped
         self.lines += move.lines
         self.score += reward
+        self.last_reward = reward
         self.cells = move.cells
         return StepResult(move.lines, move.cells is None, None, False, reward)

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.tetris import COLS, PIECES, ROWS, Event, TetrisGame, gravity_interval_s
-from neuralplay.games.tetris_agent import HeuristicAgent
+from neuralplay.games.tetris import (
+    COLS, PIECES, ROWS, Event, TetrisGame, gravity_interval_s, spawn_blocked, split_observation,
+)
+from neuralplay.games.tetris_agent import HeuristicAgent, piece_of
 
 BOARD_SHAPE = (2, ROWS, COLS)
 POLICIES = ("player", "player-soft", "random", "mix")
@@ -192,3 +194,45 @@ def collect(cfg: CollectConfig, show_progress: bool = True) -> dict:
         summary["sets"][name] = summarize(data)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def from_recording(path: Path) -> Transitions | None:
+    """The real engine's transitions in one recording (its `real` pane); None if it has none."""
+    from neuralplay.recording.format import read
+
+    rec = read(path)
+    if rec.header.get("game") != "tetris" or "frame_real" not in rec.arrays:
+        return None
+    frames, actions = rec.arrays["frame_real"], rec.arrays["action"]
+    keep = [i for i in range(1, len(actions)) if actions[i] >= 0 and not spawn_blocked(frames[i])]
+    if not keep:
+        return None
+    idx = np.array(keep)
+    spawn = np.full(len(idx), -1, np.int64)
+    for j, i in enumerate(keep):
+        if not frames[i - 1][1].any() and frames[i][1].any():
+            name = piece_of(split_observation(frames[i])[1])
+            spawn[j] = PIECES.index(name) if name else -1
+    return Transitions(frames[idx - 1], actions[idx].astype(np.int64), frames[idx], spawn)
+
+
+def collect_recordings(folder: Path, out: Path) -> dict:
+    """All real-engine Tetris recordings in a folder -> out/recorded.npz (train reads it too)."""
+    from neuralplay.recording.format import SUFFIX
+
+    paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+    parts = [t for t in (from_recording(p) for p in paths) if t is not None]
+    if not parts:
+        raise UserError(f"no real-engine Tetris recordings in {folder}: record some with "
+                        "`neuralplay play tetris --engine real --record` (or --compare --record)")
+    data = Transitions.concat(parts)
+    save(data, out / "recorded.npz")
+    return {"recordings": len(parts), **summarize(data)}
+
+
+def load_training(data_dir: Path) -> Transitions:
+    """The train set plus recorded human play (recorded.npz), where there is some."""
+    names = [n for n in ("train.npz", "recorded.npz") if (data_dir / n).exists()]
+    if not names:
+        return load(data_dir / "train.npz")  # says how to collect it
+    return Transitions.concat([load(data_dir / n) for n in names])

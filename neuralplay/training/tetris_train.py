@@ -145,7 +145,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = Path(cfg.data)
-    train_set = tetris_data.load(data_dir / "train.npz")
+    train_set = tetris_data.load_training(data_dir)
     test_set = tetris_data.load(data_dir / "test_play.npz")
     X, E = torch.from_numpy(train_set.x), torch.from_numpy(train_set.event)
     Y, S = torch.from_numpy(train_set.y), torch.from_numpy(train_set.spawn)
