@@ -19,6 +19,10 @@ def pane_renderer(game: str):
         from neuralplay.games.tetris_render import render_board
 
         return (lambda frame: render_board(frame, CELL)), PANE_SIZE
+    if game == "skiing":
+        from neuralplay.app.skiing import PANE_SIZE, render_recorded
+
+        return render_recorded, PANE_SIZE
     from neuralplay.errors import UserError
 
     raise UserError(f"recordings of {game!r} cannot be replayed by this neuralplay: upgrade it")
@@ -86,10 +90,10 @@ class ReplaySession:
 
     def _action_name(self, action: int) -> str:
         if self.rec.header["game"] == "tetris":
-            from neuralplay.games.tetris import EVENT_NAMES
-
-            return EVENT_NAMES[action] if action < len(EVENT_NAMES) else str(action)
-        return str(action)
+            from neuralplay.games.tetris import EVENT_NAMES as names
+        else:
+            from neuralplay.games.skiing import ACTIONS as names
+        return names[action] if action < len(names) else str(action)
 
     def status(self) -> str:
         state = "playing" if self.playing else "paused"

@@ -46,3 +46,10 @@ class Session(Protocol):
 
     def seek(self, fraction: float) -> None:
         """Jump to a point of a replay (a click on the seek bar)."""
+
+
+def recording_status(recorder) -> str:
+    """The status line's prefix while recording: the file, or why recording stopped."""
+    if recorder is None:
+        return ""
+    return f"{recorder.error}  |  " if recorder.error else f"REC {recorder.path.name}  |  "

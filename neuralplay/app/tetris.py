@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuralplay.app.session import Pane
+from neuralplay.app.session import Pane, recording_status
 from neuralplay.games.tetris import (
     COLS, PIECES, ROWS, SPAWN_SHAPES, Event, TetrisGame, gravity_interval_s,
 )
@@ -21,12 +21,6 @@ AUTOPILOT_KEY_S = 0.08
 DIFF_COLOUR = (255, 40, 40)
 
 HELP = ["Left / Right  move", "Up or X  rotate", "Down  soft drop", "Space  hard drop"]
-
-
-def recording_status(recorder) -> str:
-    if recorder is None:
-        return ""
-    return f"{recorder.error}  |  " if recorder.error else f"REC {recorder.path.name}  |  "
 
 
 def key_bindings(pygame) -> dict[int, Event]:

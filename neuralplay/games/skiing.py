@@ -1,0 +1,163 @@
+"""Atari Skiing, the real game: ALE `ALE/Skiing-v5` through gymnasium + ale-py (the ROM ships
+inside ale-py), frames as palette images, and simple players.
+
+Skiing is deterministic with `repeat_action_probability=0`: a seed and the actions replay a
+session exactly. Actions: 0 NOOP, 1 RIGHT, 2 LEFT. Reward is minus the elapsed time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neuralplay.errors import UserError
+
+ENV_ID = "ALE/Skiing-v5"
+NATIVE = (210, 160)
+ACTIONS = ("noop", "right", "left")
+CONSOLE_HZ = 60
+
+# The colours Skiing draws (read off ALE frames); index = palette index.
+PALETTE = np.array([
+    (236, 236, 236),  # snow
+    (0, 0, 0),  # borders, HUD digits
+    (72, 160, 72),  # tree
+    (158, 208, 101),  # tree
+    (82, 126, 45),  # tree
+    (110, 156, 66),  # tree
+    (66, 72, 200),  # flags
+    (214, 92, 92),  # skier
+    (192, 192, 192),  # moguls
+    (214, 214, 214),  # moguls
+], dtype=np.uint8)
+SKIER = 7
+FLAG = 6
+
+
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+_KEYS = _packed(PALETTE)
+_ORDER = np.argsort(_KEYS)
+_SORTED = _KEYS[_ORDER]
+
+
+def to_palette(frame: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) -> palette indices (H, W) uint8; an unknown colour takes the nearest."""
+    keys = _packed(frame)
+    pos = np.clip(np.searchsorted(_SORTED, keys), 0, len(_SORTED) - 1)
+    out = _ORDER[pos].astype(np.uint8)
+    unknown = _SORTED[pos] != keys
+    if unknown.any():
+        odd = frame[unknown].astype(np.int32)
+        out[unknown] = ((odd[:, None, :] - PALETTE[None].astype(np.int32)) ** 2).sum(axis=2).argmin(axis=1)
+    return out
+
+
+def to_rgb(indices: np.ndarray) -> np.ndarray:
+    """Palette indices -> RGB, exactly."""
+    return PALETTE[indices]
+
+
+def downsample(indices: np.ndarray) -> np.ndarray:
+    """Native 210x160 palette frame -> the model's 105x80 (every other row and column)."""
+    return indices[..., ::2, ::2]
+
+
+def make_env(frameskip: int = 4):
+    try:
+        import ale_py
+        import gymnasium as gym
+    except ImportError:
+        raise UserError("Skiing needs ale-py: `pip install ale-py`") from None
+    gym.register_envs(ale_py)
+    return gym.make(ENV_ID, repeat_action_probability=0.0, frameskip=frameskip)
+
+
+@dataclass
+class SkiingGame:
+    """The real game behind the common game shape: reset(seed) -> frame, step(action)."""
+
+    frameskip: int = 4
+    env: object = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.env = make_env(self.frameskip)
+        self.frame = np.zeros((*NATIVE, 3), np.uint8)
+        self.score = 0.0
+        self.steps = 0
+        self.over = False
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        self.frame, _ = self.env.reset(seed=seed)
+        self.score, self.steps, self.over = 0.0, 0, False
+        return self.frame
+
+    def step(self, action: int) -> float:
+        self.frame, reward, terminated, truncated, _ = self.env.step(int(action))
+        self.score += float(reward)
+        self.steps += 1
+        self.over = bool(terminated or truncated)
+        return float(reward)
+
+    @property
+    def steps_per_s(self) -> float:
+        return CONSOLE_HZ / self.frameskip
+
+
+def skier_x(indices: np.ndarray) -> float | None:
+    """Mean column of the skier's pixels in a palette frame (any resolution), or None."""
+    cols = np.nonzero(indices == SKIER)[1]
+    return float(cols.mean()) if len(cols) else None
+
+
+class HeldRandomPlayer:
+    """Random keys held for random durations, as a person tapping and holding does."""
+
+    def __init__(self, seed: int, hold=(2, 25)):
+        self.rng, self.hold = np.random.default_rng(seed), hold
+        self.action, self.left = 0, 0
+
+    def act(self, frame_indices: np.ndarray) -> int:
+        if self.left <= 0:
+            self.action = int(self.rng.choice(3, p=[0.4, 0.3, 0.3]))
+            self.left = int(self.rng.integers(*self.hold))
+        self.left -= 1
+        return self.action
+
+
+class TargetPlayer:
+    """Steers toward a target below the skier: the middle of the next pair of flags
+    (`aim="gates"`), or the nearest tree or flag pole (`aim="crash"`, to crash on purpose)."""
+
+    def __init__(self, aim: str = "gates", seed: int = 0, jitter: float = 0.1):
+        self.aim, self.rng, self.jitter = aim, np.random.default_rng(seed), jitter
+
+    def target(self, frame_indices: np.ndarray, sx: float, sy: float) -> float | None:
+        body = frame_indices[int(sy) + 4:]  # what lies below the skier
+        if self.aim == "gates":
+            ys, xs = np.nonzero(body == FLAG)
+            if not len(xs):
+                return None
+            row = ys.min()
+            near = xs[ys < row + 8]
+            return float((near.min() + near.max()) / 2)
+        ys, xs = np.nonzero((body >= 2) & (body <= 6))  # trees and flags
+        if not len(xs):
+            return None
+        nearest = ys.argmin()
+        return float(xs[nearest])
+
+    def act(self, frame_indices: np.ndarray) -> int:
+        if self.rng.random() < self.jitter:
+            return int(self.rng.integers(3))
+        ys, xs = np.nonzero(frame_indices == SKIER)
+        if not len(xs):
+            return 0
+        sx, sy = xs.mean(), ys.mean()
+        goal = self.target(frame_indices, sx, sy)
+        if goal is None or abs(goal - sx) < 2:
+            return 0
+        return 1 if goal > sx else 2
