@@ -11,7 +11,8 @@ from neuralplay import __version__
 from neuralplay.errors import UserError
 from neuralplay.paths import user_data_dir
 
-GAMES = ("tetris",)  # games with a world model (collect, train, export, eval, bench)
+GAMES = ("tetris",)  # games with a world model (export, eval, bench)
+MODELS = ("tetris", "skiing-tokenizer")  # what train, export and eval know
 PLAYABLE = ("tetris", "skiing")
 
 
@@ -116,9 +117,11 @@ def cmd_recordings(args) -> int:
 
 
 def cmd_collect(args) -> int:
+    out = Path(args.out) if args.out else default_data(args.game)
+    if args.game == "skiing":
+        return collect_skiing(args, out)
     from neuralplay.training.tetris_data import CollectConfig, collect, collect_recordings
 
-    out = Path(args.out) if args.out else default_data(args.game)
     if args.from_recordings:
         facts = collect_recordings(Path(args.from_recordings), out)
         print(f"recorded: {facts['transitions']} transitions from {facts['recordings']} recordings, "
@@ -134,7 +137,38 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def collect_skiing(args, out: Path) -> int:
+    from neuralplay.training.skiing_data import SkiingCollectConfig, collect
+
+    if args.from_recordings:
+        raise UserError("--from-recordings is for Tetris so far: Skiing recordings join the data "
+                        "once neural Skiing trains on them")
+    cfg = SkiingCollectConfig(out=str(out), episodes_per_policy=args.episodes, seed=args.seed,
+                              max_steps=args.max_episode_steps)
+    summary = collect(cfg, show_progress=sys.stderr.isatty())
+    for split, policies in summary["splits"].items():
+        print(f"{split}: " + ", ".join(f"{p} {f['episodes']} episodes / {f['steps']} steps"
+                                       for p, f in policies.items()))
+    print(f"wrote {out}/train/*.npz, {out}/heldout/*.npz and summary.json")
+    return 0
+
+
+def train_tokenizer(args) -> int:
+    from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, train
+
+    data = Path(args.data) if args.data else default_data("skiing")
+    run_dir = Path(args.run) if args.run else default_run(args.game)
+    cfg = TokenizerTrainConfig(data=str(data), run_dir=str(run_dir), steps=args.steps,
+                               batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
+                               max_minutes=args.max_minutes, threads=args.threads, seed=args.seed)
+    result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
+    print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
+    return 0
+
+
 def cmd_train(args) -> int:
+    if args.game == "skiing-tokenizer":
+        return train_tokenizer(args)
     from neuralplay.models.tetris_gan import TetrisGANConfig
     from neuralplay.training.tetris_train import TrainConfig, train
 
@@ -152,6 +186,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.target == "skiing-tokenizer":
+        from neuralplay.training.skiing_tokenizer import export as export_tokenizer
+
+        run_dir = Path(args.run) if args.run else default_run(args.target)
+        data = Path(args.data) if args.data else default_data("skiing")
+        out_dir = Path(args.out).parent if args.out.endswith(".onnx") else Path(args.out)
+        for path in export_tokenizer(run_dir, out_dir, data):
+            print(f"wrote {path} and {path.with_suffix('.onnx')}")
+        return 0
     if args.target not in GAMES:
         return export_recording(args)
     if args.video:
@@ -172,7 +215,7 @@ def export_recording(args) -> int:
     from neuralplay.recording.video import export_video
 
     if not args.video:
-        raise UserError(f"{args.target} is not a game ({', '.join(GAMES)}); to export a recording "
+        raise UserError(f"{args.target} is not a model ({', '.join(MODELS)}); to export a recording "
                         "as a video add --video out.mp4 (or .gif)")
     rec = read(args.target)
     if "action" not in rec.arrays:
@@ -184,6 +227,14 @@ def export_recording(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.game == "skiing-tokenizer":
+        from neuralplay.training.skiing_tokenizer_eval import evaluate_checkpoint as evaluate_tokenizer
+
+        data = Path(args.data) if args.data else default_data("skiing")
+        result = evaluate_tokenizer(args.checkpoint, data, threads=args.threads)
+        print(json.dumps(result, indent=2) if args.json else
+              "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return 0
     from neuralplay.training.tetris_eval import evaluate_checkpoint, headline
 
     data = Path(args.data) if args.data else default_data(args.game)
@@ -243,23 +294,25 @@ def build_parser() -> Parser:
     recs.set_defaults(func=cmd_recordings)
 
     collect = sub.add_parser("collect", help="play the real game with agents and write data sets")
-    collect.add_argument("game", choices=GAMES)
+    collect.add_argument("game", choices=PLAYABLE)
     collect.add_argument("--out", help="output folder (default: the user data folder)")
-    collect.add_argument("--train-steps", type=int, default=600_000)
-    collect.add_argument("--test-steps", type=int, default=40_000)
+    collect.add_argument("--train-steps", type=int, default=600_000, help="Tetris: training transitions")
+    collect.add_argument("--test-steps", type=int, default=40_000, help="Tetris: transitions per test set")
     collect.add_argument("--spawn-fraction", type=float,
                          help="resample the train set to this share of spawns (0.2: the seed's 80/20)")
     collect.add_argument("--seed", type=int, default=0)
+    collect.add_argument("--episodes", type=int, default=6, help="Skiing: training episodes per policy")
+    collect.add_argument("--max-episode-steps", type=int, default=1500, help="Skiing: steps per episode at most")
     collect.add_argument("--from-recordings", metavar="DIR",
                          help="turn the real-engine recordings in DIR into training data (recorded.npz)")
     collect.set_defaults(func=cmd_collect)
 
     train = sub.add_parser("train", help="train a world model (needs the [train] extra)")
-    train.add_argument("game", choices=GAMES)
+    train.add_argument("game", choices=MODELS)
     train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")
-    train.add_argument("--steps", type=int, default=20_000)
-    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--steps", type=int, default=14_000)
+    train.add_argument("--batch-size", type=int, default=128, help="Tetris 128; the tokenizer uses 32 well")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
     train.add_argument("--d-model", type=int, default=128)
@@ -272,19 +325,21 @@ def build_parser() -> Parser:
     train.set_defaults(func=cmd_train)
 
     export = sub.add_parser("export", help="export a trained run to ONNX, or a recording to a video")
-    export.add_argument("target", help="a game (tetris) for ONNX, or a recording PATH with --video")
+    export.add_argument("target", help="tetris or skiing-tokenizer for ONNX, or a recording PATH with --video")
     export.add_argument("--video", metavar="OUT", help="write the recording as OUT.mp4 or OUT.gif")
     export.add_argument("--fps", type=float, default=20.0)
     export.add_argument("--video-scale", type=int, default=2, help="integer upscaling of the video")
     export.add_argument("--run", help="run folder (default: the user data folder's)")
     export.add_argument("--data", help="data folder, for the metrics stored with the checkpoint")
-    export.add_argument("--out", default="checkpoints/tetris.onnx")
+    export.add_argument("--out", default="checkpoints/tetris.onnx",
+                        help="the ONNX file (the tokenizer writes its two graphs to this folder)")
     export.add_argument("--closed-loop-steps", type=int, default=5000)
     export.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("eval", help="measure a checkpoint against the real game")
-    ev.add_argument("game", choices=GAMES)
-    ev.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one)")
+    ev.add_argument("game", choices=MODELS)
+    ev.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one); "
+                    "for skiing-tokenizer the folder of its two graphs")
     ev.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--report", help="write PNG pictures and charts to this folder")

@@ -1,0 +1,152 @@
+"""The Skiing tokenizer: a VQ-VAE over palette frames, with an EMA codebook and dead-code restarts.
+
+A frame is 105x80 palette indices (half the native 210x160); it is padded to 112x80 and
+read as one-hot colours. The encoder downsamples by 8 to a 14x10 grid (140 tokens), each
+vector snapped to the nearest of `codebook_size` codes; the decoder maps the codes back to
+logits over the palette for every pixel, so reconstruction is a classification (palette-
+exact by construction) trained with cross-entropy, with the rare non-snow pixels weighted up.
+Up- and downsampling are 2x2 stride-2 convolutions, which keeps the decoder to a few ms on a CPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FRAME = (105, 80)
+PADDED = (112, 80)
+
+
+@dataclass
+class VQVAEConfig:
+    n_colours: int = 10
+    channels: tuple[int, int, int] = (64, 96, 128)  # at 1/2, 1/4, 1/8 of the resolution
+    code_dim: int = 32
+    codebook_size: int = 512
+    ema_decay: float = 0.99
+    commitment: float = 0.25
+    background_weight: float = 1.0  # loss weight of snow pixels
+    object_weight: float = 5.0  # loss weight of every other colour
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        c = cfg.channels
+        self.net = nn.Sequential(
+            nn.Conv2d(cfg.n_colours, c[0], 2, stride=2), ResBlock(c[0]),
+            nn.GELU(), nn.Conv2d(c[0], c[1], 2, stride=2), ResBlock(c[1]),
+            nn.GELU(), nn.Conv2d(c[1], c[2], 2, stride=2), ResBlock(c[2]), ResBlock(c[2]),
+            nn.GELU(), nn.Conv2d(c[2], cfg.code_dim, 1),
+        )
+
+    def forward(self, onehot: torch.Tensor) -> torch.Tensor:
+        return self.net(onehot)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        c = cfg.channels
+        self.net = nn.Sequential(
+            nn.Conv2d(cfg.code_dim, c[2], 3, padding=1), ResBlock(c[2]), ResBlock(c[2]),
+            nn.GELU(), nn.ConvTranspose2d(c[2], c[1], 2, stride=2), ResBlock(c[1]),
+            nn.GELU(), nn.ConvTranspose2d(c[1], c[0], 2, stride=2),
+            nn.GELU(), nn.ConvTranspose2d(c[0], cfg.n_colours, 2, stride=2),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class EMACodebook(nn.Module):
+    """Vector quantisation with codes updated as moving averages of what they quantise;
+    codes that fall out of use are restarted on random encoder outputs of the batch."""
+
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        self.decay = cfg.ema_decay
+        codes = torch.randn(cfg.codebook_size, cfg.code_dim) * 0.1
+        self.register_buffer("codes", codes)
+        self.register_buffer("ema_sum", codes.clone())
+        self.register_buffer("ema_count", torch.ones(cfg.codebook_size))
+
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codes.t()
+                + self.codes.pow(2).sum(1)[None])
+        return dist.argmin(dim=1)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (B, D, H, W) -> (quantised z with straight-through gradient, indices (B, H, W))."""
+        b, d, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+        idx = self.nearest(flat)
+        if self.training:
+            self._update(flat.detach(), idx)
+        q = self.codes[idx].reshape(b, h, w, d).permute(0, 3, 1, 2)
+        return z + (q - z).detach(), idx.reshape(b, h, w)
+
+    @torch.no_grad()
+    def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
+        onehot = F.one_hot(idx, len(self.codes)).type_as(flat)
+        self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+        n = self.ema_count.sum()
+        count = (self.ema_count + 1e-5) / (n + len(self.codes) * 1e-5) * n
+        self.codes.copy_(self.ema_sum / count[:, None])
+        dead = self.ema_count < 1e-2
+        if dead.any():
+            pick = torch.randint(0, len(flat), (int(dead.sum()),))
+            self.codes[dead] = flat[pick]
+            self.ema_sum[dead] = flat[pick]
+            self.ema_count[dead] = 1.0
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        """Indices (B, H, W) -> code vectors (B, D, H, W)."""
+        return self.codes[idx].permute(0, 3, 1, 2)
+
+
+def one_hot_frames(frames: torch.Tensor, n_colours: int) -> torch.Tensor:
+    """(B, 105, 80) palette indices -> (B, C, 112, 80) one-hot, padded with snow (0) below."""
+    pad = PADDED[0] - frames.shape[1]
+    frames = F.pad(frames.long(), (0, 0, 0, pad))
+    return F.one_hot(frames, n_colours).permute(0, 3, 1, 2).float()
+
+
+class VQVAE(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.codebook = EMACodebook(cfg)
+        self.decoder = Decoder(cfg)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, 105, 80) palette indices -> token indices (B, 14, 10)."""
+        return self.codebook(self.encoder(one_hot_frames(frames, self.cfg.n_colours)))[1]
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token indices (B, 14, 10) -> palette logits (B, C, 105, 80)."""
+        return self.decoder(self.codebook.lookup(tokens))[:, :, :FRAME[0]]
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (palette logits (B, C, 105, 80), token indices, loss)."""
+        z = self.encoder(one_hot_frames(frames, self.cfg.n_colours))
+        q, idx = self.codebook(z)
+        logits = self.decoder(q)[:, :, :FRAME[0]]
+        target = frames.long()
+        weight = torch.where(target == 0, self.cfg.background_weight, self.cfg.object_weight)
+        recon = (F.cross_entropy(logits, target, reduction="none") * weight).mean()
+        commit = F.mse_loss(z, q.detach())
+        return logits, idx, recon + self.cfg.commitment * commit

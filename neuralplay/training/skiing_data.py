@@ -1,0 +1,103 @@
+"""Skiing episodes for training: frames at the model's resolution as palette indices, the
+actions and rewards, one compressed file per episode (`train/` and `heldout/` apart).
+
+Policies: `held-random` (random keys held for random durations), `gates` (steers through
+the flags), `crash` (steers into trees and poles on purpose).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, to_palette
+
+POLICIES = ("held-random", "gates", "crash")
+FORMAT = "skiing-episode-v1"
+
+
+def make_player(policy: str, seed: int):
+    if policy == "held-random":
+        return HeldRandomPlayer(seed)
+    return TargetPlayer("gates" if policy == "gates" else "crash", seed=seed)
+
+
+def play_episode(policy: str, seed: int, max_steps: int, frameskip: int = 4, progress=None) -> dict:
+    """One seeded episode -> frames (T+1, 105, 80) uint8, actions (T,), rewards (T,)."""
+    game, player = SkiingGame(frameskip=frameskip), make_player(policy, seed)
+    game.reset(seed)
+    full = to_palette(game.frame)
+    frames, actions, rewards = [downsample(full)], [], []
+    for _ in range(max_steps):
+        a = player.act(full)
+        rewards.append(game.step(a))
+        actions.append(a)
+        full = to_palette(game.frame)
+        frames.append(downsample(full))
+        if progress is not None:
+            progress.update(1)
+        if game.over:
+            break
+    return {"frames": np.stack(frames), "actions": np.array(actions, np.int64),
+            "rewards": np.array(rewards, np.float32)}
+
+
+def save_episode(path: Path, episode: dict, policy: str, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **episode, policy=np.array(policy), seed=np.array(seed), format=np.array(FORMAT))
+    tmp.replace(path)
+
+
+def load_episode(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if str(f["format"]) != FORMAT:
+                raise ValueError("wrong format")
+            return {k: f[k] for k in ("frames", "actions", "rewards")}
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"{path} is not a Skiing episode ({err}): collect again with "
+                        "`neuralplay collect skiing`") from None
+
+
+def load_frames(folder: Path, limit: int | None = None) -> np.ndarray:
+    """All frames of the episodes in a folder, (N, 105, 80) uint8."""
+    paths = sorted(folder.glob("*.npz"))
+    if not paths:
+        raise UserError(f"no Skiing episodes in {folder}: run `neuralplay collect skiing` first")
+    frames = [load_episode(p)["frames"] for p in paths[:limit]]
+    return np.concatenate(frames)
+
+
+@dataclass
+class SkiingCollectConfig:
+    out: str
+    episodes_per_policy: int = 6
+    heldout_per_policy: int = 1
+    max_steps: int = 1500
+    seed: int = 0
+
+
+def collect(cfg: SkiingCollectConfig, show_progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    plan = []
+    for p_i, policy in enumerate(POLICIES):
+        for e in range(cfg.episodes_per_policy + cfg.heldout_per_policy):
+            split = "heldout" if e >= cfg.episodes_per_policy else "train"
+            plan.append((split, policy, cfg.seed * 10_000 + p_i * 1000 + e))
+    summary = {"config": asdict(cfg), "splits": {"train": {}, "heldout": {}}}
+    with tqdm(total=len(plan) * cfg.max_steps, desc="collect skiing", unit="step",
+              disable=not show_progress) as bar:
+        for split, policy, seed in plan:
+            ep = play_episode(policy, seed, cfg.max_steps, progress=bar)
+            save_episode(out / split / f"{policy}-{seed}.npz", ep, policy, seed)
+            facts = summary["splits"][split].setdefault(policy, {"episodes": 0, "steps": 0})
+            facts["episodes"] += 1
+            facts["steps"] += len(ep["actions"])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

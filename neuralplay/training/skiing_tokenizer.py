@@ -1,0 +1,209 @@
+"""Train, evaluate and export the Skiing tokenizer (VQ-VAE). Read top to bottom."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralplay.errors import UserError
+from neuralplay.games.skiing import PALETTE, SKIER
+from neuralplay.models.vqvae import FRAME, VQVAE, VQVAEConfig
+from neuralplay.training.skiing_data import load_frames
+
+GAME = "skiing"
+ENCODER_KIND = "skiing-vqvae-encoder"
+DECODER_KIND = "skiing-vqvae-decoder"
+
+
+@dataclass
+class TokenizerTrainConfig:
+    data: str
+    run_dir: str
+    steps: int = 4000
+    batch_size: int = 32
+    lr: float = 1e-3
+    eval_every: int = 500
+    ckpt_every: int = 250
+    max_minutes: float | None = None
+    threads: int = 2
+    seed: int = 0
+    model: VQVAEConfig = field(default_factory=VQVAEConfig)
+
+
+def psnr_db(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
+    """PSNR of the RGB renderings of two palette frames (pixel values scaled to [0, 1])."""
+    mse = np.mean((PALETTE[pred_idx].astype(np.float64) - PALETTE[true_idx]) ** 2) / 255.0 ** 2
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
+
+
+def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarray, codebook_size: int) -> dict:
+    skier = true == SKIER
+    counts = np.bincount(tokens.ravel(), minlength=codebook_size).astype(float)
+    p = counts[counts > 0] / counts.sum()
+    return {
+        "psnr_db": psnr_db(pred, true),
+        "palette_pixel_accuracy": float((pred == true).mean()),
+        "skier_pixel_accuracy": float((pred[skier] == SKIER).mean()) if skier.any() else None,
+        "codebook_usage": float((counts > 0).mean()),
+        "codebook_perplexity": float(np.exp(-(p * np.log(p)).sum())),
+        "tokens_per_frame": int(np.prod(tokens.shape[1:])),
+        "resolution": list(FRAME),
+    }
+
+
+def save(path: Path, model: VQVAE, opt, step: int, cfg: TokenizerTrainConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": torch.tensor(step)}, tmp)
+    tmp.replace(path)
+    (path.parent / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+
+def load_model(run_dir: Path) -> tuple[VQVAE, dict]:
+    ckpt, cfg_path = run_dir / "ckpt.pt", run_dir / "config.json"
+    if not ckpt.exists() or not cfg_path.exists():
+        raise UserError(f"no tokenizer run at {run_dir}: train one with `neuralplay train skiing-tokenizer`")
+    cfg = json.loads(cfg_path.read_text())
+    model_cfg = cfg["model"]
+    model_cfg["channels"] = tuple(model_cfg["channels"])
+    model = VQVAE(VQVAEConfig(**model_cfg))
+    try:
+        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
+    except Exception as err:  # torch raises many types for a bad file
+        raise UserError(f"{ckpt} cannot be read ({type(err).__name__}): retrain or pass another run") from None
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def evaluate_torch(model: VQVAE, frames: np.ndarray) -> dict:
+    model.eval()
+    preds, toks = [], []
+    for i in range(0, len(frames), 64):
+        batch = torch.from_numpy(frames[i:i + 64])
+        logits, idx, _ = model(batch)
+        preds.append(logits.argmax(1).numpy().astype(np.uint8))
+        toks.append(idx.numpy())
+    model.train()
+    return reconstruction_metrics(np.concatenate(preds), frames, np.concatenate(toks), model.cfg.codebook_size)
+
+
+def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from neuralplay.games.skiing import to_rgb
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    frames = load_frames(Path(cfg.data) / "train")
+    heldout = load_frames(Path(cfg.data) / "heldout")
+    heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
+    model = VQVAE(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    step = 0
+    ckpt = run_dir / "ckpt.pt"
+    if resume:
+        if not ckpt.exists():
+            raise UserError(f"--resume: no checkpoint at {ckpt}: start without --resume")
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = int(state["step"])
+    writer = SummaryWriter(str(run_dir / "logs"))
+    start = time.time()
+    metrics: dict = {}
+    bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-tokenizer", disable=not show_progress)
+    while step < cfg.steps:
+        batch = torch.from_numpy(frames[rng.integers(0, len(frames), cfg.batch_size)])
+        lr = cfg.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+        for group in opt.param_groups:
+            group["lr"] = float(lr)
+        _, _, loss = model(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            writer.add_scalar("loss", loss.item(), step)
+        out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
+            save(ckpt, model, opt, step, cfg)
+        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+            metrics = evaluate_torch(model, heldout)
+            for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",
+                        "codebook_perplexity"):
+                if metrics[key] is not None:
+                    writer.add_scalar(f"heldout/{key}", metrics[key], step)
+            with torch.no_grad():
+                model.eval()
+                logits, _, _ = model(torch.from_numpy(heldout[:4]))
+                model.train()
+            pairs = [np.concatenate([to_rgb(t), to_rgb(p)], axis=1)
+                     for t, p in zip(heldout[:4], logits.argmax(1).numpy())]
+            writer.add_image("reconstructions (true | decoded)", np.concatenate(pairs, axis=0), step,
+                             dataformats="HWC")
+            bar.write(f"step {step}: {json.dumps(metrics)}")
+            (run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+        if out_of_time:
+            bar.write(f"stopping after {cfg.max_minutes} minutes at step {step}; --resume continues")
+            break
+    bar.close()
+    writer.close()
+    return {"step": step, **metrics}
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self, model: VQVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(frames)
+
+
+class _Decoder(torch.nn.Module):
+    def __init__(self, model: VQVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(tokens).argmax(dim=1).to(torch.uint8)
+
+
+def export(run_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
+    """Encoder and decoder ONNX graphs with metadata; the metrics measured by onnxruntime."""
+    from neuralplay import __version__
+    from neuralplay.runtime.checkpoint import write_metadata
+
+    model, cfg = load_model(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frames = torch.zeros(2, *FRAME, dtype=torch.uint8)
+    tokens = model.encode(frames)
+    enc_path, dec_path = out_dir / "skiing_tokenizer_encoder.onnx", out_dir / "skiing_tokenizer_decoder.onnx"
+    batch = {0: "batch"}
+    torch.onnx.export(_Encoder(model), (frames,), str(enc_path), dynamo=False, opset_version=17,
+                      input_names=["frames"], output_names=["tokens"],
+                      dynamic_axes={"frames": batch, "tokens": batch})
+    torch.onnx.export(_Decoder(model), (tokens,), str(dec_path), dynamo=False, opset_version=17,
+                      input_names=["tokens"], output_names=["frames"],
+                      dynamic_axes={"tokens": batch, "frames": batch})
+    from neuralplay.training.skiing_tokenizer_eval import evaluate_graphs
+
+    metrics = evaluate_graphs(enc_path, dec_path, data_dir / "heldout", model.cfg.codebook_size)
+    common = {"game": GAME, "neuralplay_version": __version__, "config": cfg,
+              "resolution": list(FRAME), "palette": PALETTE.tolist(),
+              "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "metrics": metrics,
+              "tokens": {"grid": list(tokens.shape[1:]), "codebook_size": model.cfg.codebook_size}}
+    return [write_metadata(enc_path, {**common, "model_kind": ENCODER_KIND,
+                                      "inputs": {"frames": "uint8 (B, 105, 80) palette indices"},
+                                      "outputs": {"tokens": "int64 (B, 14, 10)"}}),
+            write_metadata(dec_path, {**common, "model_kind": DECODER_KIND,
+                                      "inputs": {"tokens": "int64 (B, 14, 10)"},
+                                      "outputs": {"frames": "uint8 (B, 105, 80) palette indices"}})]

@@ -1,0 +1,81 @@
+"""The Skiing data and tokenizer pipeline on a tiny config: collect, train, resume, export, parity."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("ale_py")
+
+from neuralplay.models.vqvae import VQVAE, VQVAEConfig  # noqa: E402
+from neuralplay.training.skiing_data import SkiingCollectConfig, collect, load_frames  # noqa: E402
+
+TINY = VQVAEConfig(channels=(8, 8, 16), code_dim=8, codebook_size=32)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("skiing")
+    collect(SkiingCollectConfig(out=str(out), episodes_per_policy=1, heldout_per_policy=1, max_steps=40),
+            show_progress=False)
+    return out
+
+
+def test_collect_keeps_heldout_episodes_apart(data_dir):
+    train, heldout = load_frames(data_dir / "train"), load_frames(data_dir / "heldout")
+    assert train.shape[1:] == (105, 80) and train.dtype == np.uint8
+    assert len(train) == len(heldout) == 3 * 41
+    summary = json.loads((data_dir / "summary.json").read_text())
+    assert set(summary["splits"]["train"]) == {"held-random", "gates", "crash"}
+
+
+def test_vqvae_shapes_and_codebook_restart():
+    model = VQVAE(TINY)
+    frames = torch.randint(0, 10, (4, 105, 80), dtype=torch.uint8)
+    logits, idx, loss = model(frames)
+    assert logits.shape == (4, 10, 105, 80) and idx.shape == (4, 14, 10) and loss.item() > 0
+    model.codebook.ema_count.zero_()  # every code "dead": unused ones restart on encoder outputs
+    before = model.codebook.codes.clone()
+    model(frames)
+    assert (model.codebook.ema_count >= 1e-2).all()
+    assert not torch.equal(before, model.codebook.codes)
+
+
+def test_train_resume_export_and_onnx_parity(data_dir, tmp_path):
+    from neuralplay.runtime.checkpoint import load_checkpoint, onnx_session
+    from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, export, load_model, train
+
+    run = tmp_path / "run"
+    cfg = TokenizerTrainConfig(data=str(data_dir), run_dir=str(run), steps=3, batch_size=4, eval_every=3,
+                               ckpt_every=3, threads=1, model=TINY)
+    assert train(cfg, show_progress=False)["step"] == 3
+    cfg.steps = 4
+    assert train(cfg, resume=True, show_progress=False)["step"] == 4
+    metas = export(run, tmp_path / "ckpt", data_dir)
+    enc = load_checkpoint(metas[0], "skiing", "skiing-vqvae-encoder", "x")
+    dec = load_checkpoint(metas[1], "skiing", "skiing-vqvae-decoder", "x")
+    for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",
+                "tokens_per_frame", "resolution", "decode_ms_p50"):
+        assert key in enc.meta["metrics"]
+    assert enc.meta["metrics"]["tokens_per_frame"] == 140
+    model, _ = load_model(run)
+    frames = load_frames(data_dir / "heldout")[:8]
+    with torch.no_grad():
+        ref_tokens = model.encode(torch.from_numpy(frames)).numpy()
+        ref_frames = model.decode(torch.from_numpy(ref_tokens)).argmax(1).numpy()
+    tokens = onnx_session(enc.onnx_path).run(None, {"frames": frames})[0]
+    decoded = onnx_session(dec.onnx_path).run(None, {"tokens": tokens})[0]
+    assert (tokens == ref_tokens).mean() > 0.99
+    assert (decoded == ref_frames).mean() > 0.99
+
+
+def test_a_skiing_checkpoint_given_to_tetris_is_refused(tmp_path):
+    from neuralplay.errors import UserError
+    from neuralplay.runtime.checkpoint import write_metadata
+    from neuralplay.runtime.tetris import NeuralTetris
+
+    graph = tmp_path / "ski.onnx"
+    graph.write_bytes(b"not really a graph")
+    meta = write_metadata(graph, {"game": "skiing", "model_kind": "skiing-vqvae-decoder"})
+    with pytest.raises(UserError, match="skiing"):
+        NeuralTetris(str(meta))
