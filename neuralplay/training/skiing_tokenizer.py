@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from neuralplay.errors import UserError
 from neuralplay.games.skiing import PALETTE, SKIER
 from neuralplay.models.vqvae import FRAME, VQVAE, VQVAEConfig
+from neuralplay.training import run_state
 from neuralplay.training.skiing_data import load_frames
 
 GAME = "skiing"
@@ -55,25 +55,14 @@ def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarra
     }
 
 
-def save(path: Path, model: VQVAE, opt, step: int, cfg: TokenizerTrainConfig) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": torch.tensor(step)}, tmp)
-    tmp.replace(path)
-    (path.parent / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+HOW_TO_TRAIN = "train one with `neuralplay train skiing-tokenizer`"
 
 
 def load_model(run_dir: Path) -> tuple[VQVAE, dict]:
-    ckpt, cfg_path = run_dir / "ckpt.pt", run_dir / "config.json"
-    if not ckpt.exists() or not cfg_path.exists():
-        raise UserError(f"no tokenizer run at {run_dir}: train one with `neuralplay train skiing-tokenizer`")
-    cfg = json.loads(cfg_path.read_text())
-    model_cfg = cfg["model"]
-    model_cfg["channels"] = tuple(model_cfg["channels"])
+    cfg = run_state.config(run_dir, HOW_TO_TRAIN)
+    model_cfg = dict(cfg["model"], channels=tuple(cfg["model"]["channels"]))
     model = VQVAE(VQVAEConfig(**model_cfg))
-    try:
-        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True)["model"])
-    except Exception as err:  # torch raises many types for a bad file
-        raise UserError(f"{ckpt} cannot be read ({type(err).__name__}): retrain or pass another run") from None
+    run_state.load(run_dir, {"model": model}, HOW_TO_TRAIN)
     return model.eval(), cfg
 
 
@@ -106,15 +95,8 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
     model = VQVAE(cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
-    step = 0
-    ckpt = run_dir / "ckpt.pt"
-    if resume:
-        if not ckpt.exists():
-            raise UserError(f"--resume: no checkpoint at {ckpt}: start without --resume")
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step = int(state["step"])
+    parts = {"model": model, "opt": opt}
+    step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
     start = time.time()
     metrics: dict = {}
@@ -134,7 +116,7 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
             writer.add_scalar("loss", loss.item(), step)
         out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
         if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
-            save(ckpt, model, opt, step, cfg)
+            run_state.save(run_dir, parts, step, cfg)
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             metrics = evaluate_torch(model, heldout)
             for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",

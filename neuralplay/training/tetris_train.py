@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuralplay.errors import UserError
 from neuralplay.games.tetris import EVENT_NAMES, PIECES
 from neuralplay.models.tetris_gan import (
     Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
 )
-from neuralplay.training import tetris_data
+from neuralplay.training import run_state, tetris_data
 from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predict_all
 
 
@@ -39,8 +38,8 @@ class TrainConfig:
     balance_events: bool = True  # sample spawns and each event equally often
     disc_lr: float = 2e-4
     eval_every: int = 1000
-    eval_examples: int = 20_000
-    eval_closed_loop_steps: int = 2000
+    eval_examples: int = 8_000
+    eval_closed_loop_steps: int = 1000
     ckpt_every: int = 500
     max_minutes: float | None = None
     threads: int = 2
@@ -77,28 +76,14 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return float(cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * progress)))
 
 
-def save_checkpoint(path: Path, gen, disc, opt_g, opt_d, step: int, cfg: TrainConfig) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save({"generator": gen.state_dict(), "discriminator": disc.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "step": torch.tensor(step)}, tmp)
-    tmp.replace(path)
-    (path.parent / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+HOW_TO_TRAIN = "train one with `neuralplay train tetris`"
 
 
 def load_generator(run_dir: Path) -> tuple[Generator, dict]:
     """The generator of a run (for export and eval), and the run's config as a dict."""
-    ckpt, cfg_path = run_dir / "ckpt.pt", run_dir / "config.json"
-    if not ckpt.exists() or not cfg_path.exists():
-        raise UserError(f"no training run at {run_dir} (ckpt.pt, config.json): "
-                        "train one with `neuralplay train tetris`")
-    cfg = json.loads(cfg_path.read_text())
+    cfg = run_state.config(run_dir, HOW_TO_TRAIN)
     gen = Generator(TetrisGANConfig(**cfg["model"]))
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        gen.load_state_dict(state["generator"])
-    except Exception as err:  # torch raises many types for a bad file
-        raise UserError(f"{ckpt} cannot be read ({type(err).__name__}): retrain or pass another run") from None
+    run_state.load(run_dir, {"generator": gen}, HOW_TO_TRAIN)
     return gen.eval(), cfg
 
 
@@ -154,17 +139,8 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
-    step = 0
-    ckpt_path = run_dir / "ckpt.pt"
-    if resume:
-        if not ckpt_path.exists():
-            raise UserError(f"--resume: no checkpoint at {ckpt_path}: start without --resume")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        gen.load_state_dict(state["generator"])
-        disc.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        step = int(state["step"])
+    parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
+    step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
     start = time.time()
     metrics: dict = {}
@@ -206,7 +182,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
             bar.set_postfix(rec=f"{loss_rec.item():.5f}")
         out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
         if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
-            save_checkpoint(ckpt_path, gen, disc, opt_g, opt_d, step, cfg)
+            run_state.save(run_dir, parts, step, cfg)
         if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
             metrics = log_eval(writer, gen, test_set, step, cfg)
             summary = {k: metrics[k] for k in ("board_accuracy_nonspawn", "spawn_validity",
