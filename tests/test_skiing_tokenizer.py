@@ -42,7 +42,7 @@ def test_vqvae_shapes_and_codebook_restart():
 
 
 def test_train_resume_export_and_onnx_parity(data_dir, tmp_path):
-    from neuralplay.runtime.checkpoint import load_checkpoint, onnx_session
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
     from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, export, load_model, train
 
     run = tmp_path / "run"
@@ -51,20 +51,20 @@ def test_train_resume_export_and_onnx_parity(data_dir, tmp_path):
     assert train(cfg, show_progress=False)["step"] == 3
     cfg.steps = 4
     assert train(cfg, resume=True, show_progress=False)["step"] == 4
-    metas = export(run, tmp_path / "ckpt", data_dir)
-    enc = load_checkpoint(metas[0], "skiing", "skiing-vqvae-encoder", "x")
-    dec = load_checkpoint(metas[1], "skiing", "skiing-vqvae-decoder", "x")
+    export(run, tmp_path / "ckpt", data_dir)
+    tokenizer = SkiingTokenizer(tmp_path / "ckpt")
+    metrics = tokenizer.encoder_ckpt.meta["metrics"]
     for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",
                 "tokens_per_frame", "resolution", "decode_ms_p50"):
-        assert key in enc.meta["metrics"]
-    assert enc.meta["metrics"]["tokens_per_frame"] == 140
+        assert key in metrics
+    assert metrics["tokens_per_frame"] == 140
     model, _ = load_model(run)
     frames = load_frames(data_dir / "heldout")[:8]
     with torch.no_grad():
         ref_tokens = model.encode(torch.from_numpy(frames)).numpy()
         ref_frames = model.decode(torch.from_numpy(ref_tokens)).argmax(1).numpy()
-    tokens = onnx_session(enc.onnx_path).run(None, {"frames": frames})[0]
-    decoded = onnx_session(dec.onnx_path).run(None, {"tokens": tokens})[0]
+    tokens = tokenizer.encode(frames)
+    decoded = tokenizer.decode(tokens)
     assert (tokens == ref_tokens).mean() > 0.99
     assert (decoded == ref_frames).mean() > 0.99
 
@@ -79,3 +79,18 @@ def test_a_skiing_checkpoint_given_to_tetris_is_refused(tmp_path):
     meta = write_metadata(graph, {"game": "skiing", "model_kind": "skiing-vqvae-decoder"})
     with pytest.raises(UserError, match="skiing"):
         NeuralTetris(str(meta))
+
+
+def test_a_tetris_checkpoint_given_to_the_skiing_tokenizer_is_refused(tmp_path):
+    from pathlib import Path
+
+    from neuralplay.errors import UserError
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints"
+    for suffix in (".onnx", ".json"):
+        (tmp_path / f"skiing_tokenizer_encoder{suffix}").write_bytes((shipped / f"tetris{suffix}").read_bytes())
+    meta = tmp_path / "skiing_tokenizer_encoder.json"
+    meta.write_text(meta.read_text().replace('"onnx_file": "tetris.onnx"', '"onnx_file": "skiing_tokenizer_encoder.onnx"'))
+    with pytest.raises(UserError, match="tetris"):
+        SkiingTokenizer(tmp_path)

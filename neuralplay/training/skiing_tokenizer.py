@@ -11,12 +11,11 @@ import torch
 
 from neuralplay.games.skiing import PALETTE, SKIER
 from neuralplay.models.vqvae import FRAME, VQVAE, VQVAEConfig
+from neuralplay.runtime.skiing_tokenizer import (
+    DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME,
+)
 from neuralplay.training import run_state
 from neuralplay.training.skiing_data import load_frames
-
-GAME = "skiing"
-ENCODER_KIND = "skiing-vqvae-encoder"
-DECODER_KIND = "skiing-vqvae-decoder"
 
 
 @dataclass
@@ -168,7 +167,7 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = torch.zeros(2, *FRAME, dtype=torch.uint8)
     tokens = model.encode(frames)
-    enc_path, dec_path = out_dir / "skiing_tokenizer_encoder.onnx", out_dir / "skiing_tokenizer_decoder.onnx"
+    enc_path, dec_path = out_dir / f"{ENCODER_NAME}.onnx", out_dir / f"{DECODER_NAME}.onnx"
     batch = {0: "batch"}
     torch.onnx.export(_Encoder(model), (frames,), str(enc_path), dynamo=False, opset_version=17,
                       input_names=["frames"], output_names=["tokens"],
@@ -176,16 +175,18 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
     torch.onnx.export(_Decoder(model), (tokens,), str(dec_path), dynamo=False, opset_version=17,
                       input_names=["tokens"], output_names=["frames"],
                       dynamic_axes={"tokens": batch, "frames": batch})
-    from neuralplay.training.skiing_tokenizer_eval import evaluate_graphs
-
-    metrics = evaluate_graphs(enc_path, dec_path, data_dir / "heldout", model.cfg.codebook_size)
     common = {"game": GAME, "neuralplay_version": __version__, "config": cfg,
               "resolution": list(FRAME), "palette": PALETTE.tolist(),
-              "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "metrics": metrics,
+              "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "tokens": {"grid": list(tokens.shape[1:]), "codebook_size": model.cfg.codebook_size}}
-    return [write_metadata(enc_path, {**common, "model_kind": ENCODER_KIND,
-                                      "inputs": {"frames": "uint8 (B, 105, 80) palette indices"},
-                                      "outputs": {"tokens": "int64 (B, 14, 10)"}}),
-            write_metadata(dec_path, {**common, "model_kind": DECODER_KIND,
-                                      "inputs": {"tokens": "int64 (B, 14, 10)"},
-                                      "outputs": {"frames": "uint8 (B, 105, 80) palette indices"}})]
+    enc_io = {"inputs": {"frames": "uint8 (B, 105, 80) palette indices"}, "outputs": {"tokens": "int64 (B, 14, 10)"}}
+    dec_io = {"inputs": {"tokens": "int64 (B, 14, 10)"}, "outputs": {"frames": "uint8 (B, 105, 80) palette indices"}}
+    # Metadata first (the runtime checks it on load), then the metrics measured through it.
+    write_metadata(enc_path, {**common, "model_kind": ENCODER_KIND, **enc_io})
+    write_metadata(dec_path, {**common, "model_kind": DECODER_KIND, **dec_io})
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+    from neuralplay.training.skiing_tokenizer_eval import evaluate_tokenizer
+
+    common["metrics"] = evaluate_tokenizer(SkiingTokenizer(out_dir, threads=2), data_dir / "heldout")
+    return [write_metadata(enc_path, {**common, "model_kind": ENCODER_KIND, **enc_io}),
+            write_metadata(dec_path, {**common, "model_kind": DECODER_KIND, **dec_io})]

@@ -1,0 +1,39 @@
+"""The Skiing tokenizer at play time: encoder and decoder graphs on onnxruntime (no torch)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
+
+GAME = "skiing"
+ENCODER_KIND = "skiing-vqvae-encoder"
+DECODER_KIND = "skiing-vqvae-decoder"
+ENCODER_NAME, DECODER_NAME = "skiing_tokenizer_encoder", "skiing_tokenizer_decoder"
+
+
+class SkiingTokenizer:
+    """frames (B, 105, 80) palette indices <-> tokens (B, 14, 10).
+
+    `folder` holds the two graphs and their metadata (default: the shipped checkpoints)."""
+
+    def __init__(self, folder: str | Path | None = None, threads: int = 1):
+        def load(name: str, kind: str) -> Checkpoint:
+            return load_checkpoint(Path(folder) / f"{name}.json" if folder else None, GAME, kind, name)
+
+        self.encoder_ckpt = load(ENCODER_NAME, ENCODER_KIND)
+        self.decoder_ckpt = load(DECODER_NAME, DECODER_KIND)
+        self._enc = onnx_session(self.encoder_ckpt.onnx_path, threads)
+        self._dec = onnx_session(self.decoder_ckpt.onnx_path, threads)
+        self.codebook_size = int(self.encoder_ckpt.meta["tokens"]["codebook_size"])
+
+    @property
+    def identity(self) -> list[str]:
+        return [self.encoder_ckpt.identity, self.decoder_ckpt.identity]
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:
+        return self._enc.run(None, {"frames": np.ascontiguousarray(frames, np.uint8)})[0]
+
+    def decode(self, tokens: np.ndarray) -> np.ndarray:
+        return self._dec.run(None, {"tokens": np.ascontiguousarray(tokens, np.int64)})[0]
