@@ -1,0 +1,185 @@
+"""The Skiing dynamics model: a spatiotemporal transformer over tokenizer codes, trained with
+MaskGIT's masked-token objective.
+
+A clip is T frames of H x W tokens and the T-1 actions between them. Each block has spatial
+attention (all tokens of one frame), causal temporal attention (one grid position across
+the frames up to now) and a feed-forward. The action that led to a frame is added to all of
+its tokens. Training masks a share gamma(r) = cos(pi r / 2), r ~ U(0, 1), of the last
+frame's tokens and predicts them from the clean frames before it and the unmasked rest.
+
+Because temporal attention is causal and the past frames are clean, what a past frame
+contributes to every layer (its temporal keys and values) never changes once the frame is
+known: `predict()` runs only the new frame's tokens against a cache of those keys and
+values, and `append()` adds the frame once it is final, which is what makes several MaskGIT
+steps a frame affordable. Time enters temporal attention as rotary positions, so only how
+many frames apart two frames are matters, and a rolling cache stays valid.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class STConfig:
+    codebook_size: int = 512
+    grid: tuple[int, int] = (14, 10)
+    n_actions: int = 3
+    context: int = 4  # frames the model sees, the predicted one included
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 512
+
+    @property
+    def mask_id(self) -> int:
+        return self.codebook_size
+
+    @property
+    def tokens(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+
+def rotary(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Rotate (..., T, dh) by the times t (T,): rotary position embedding over time."""
+    dh = x.shape[-1]
+    inv_freq = 1.0 / (100.0 ** (torch.arange(0, dh, 2, dtype=torch.float32) / dh))
+    angles = t.float()[:, None] * inv_freq[None]
+    cos, sin = angles.cos(), angles.sin()
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.out = nn.Linear(d, d)
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        return x.reshape(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor, t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = self.kv(x).chunk(2, dim=-1)
+        k = self.split(k)
+        return (k if t is None else rotary(k, t)), self.split(v)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+                t: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.split(self.q(x))
+        if t is not None:
+            q = rotary(q, t)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        b, h, n, dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, n, h * dh))
+
+
+class STBlock(nn.Module):
+    def __init__(self, cfg: STConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.norm_s, self.spatial = nn.LayerNorm(d), Attention(d, cfg.n_heads)
+        self.norm_t, self.temporal = nn.LayerNorm(d), Attention(d, cfg.n_heads)
+        self.norm_f = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, d))
+
+    def spatial_ff(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B*T, N, d): attention within each frame."""
+        h = self.norm_s(x)
+        return x + self.spatial(h, *self.spatial.keys_values(h))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, N, d), all frames at once (training)."""
+        b, t, n, d = x.shape
+        times = torch.arange(t)
+        x = self.spatial_ff(x.reshape(b * t, n, d)).reshape(b, t, n, d)
+        h = self.norm_t(x).transpose(1, 2).reshape(b * n, t, d)
+        y = self.temporal(h, *self.temporal.keys_values(h, times), causal=True, t=times)
+        x = x + y.reshape(b, n, t, d).transpose(1, 2)
+        return x + self.ff(self.norm_f(x))
+
+    def step(self, x: torch.Tensor, t: int, past_k: torch.Tensor, past_v: torch.Tensor):
+        """One frame x (B, N, d) at time t against cached past temporal keys/values
+        (B*N, heads, P, dh). Returns the frame's output and its own temporal keys/values."""
+        b, n, d = x.shape
+        time = torch.tensor([t])
+        x = self.spatial_ff(x)
+        h = self.norm_t(x).reshape(b * n, 1, d)
+        k, v = self.temporal.keys_values(h, time)
+        keys, values = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+        x = x + self.temporal(h, keys, values, t=time).reshape(b, n, d)
+        return x + self.ff(self.norm_f(x)), k, v
+
+
+class STTransformer(nn.Module):
+    def __init__(self, cfg: STConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.token = nn.Embedding(cfg.codebook_size + 1, d)
+        self.pos = nn.Parameter(torch.randn(cfg.tokens, d) * 0.02)
+        self.action = nn.Embedding(cfg.n_actions + 1, d)  # index n_actions: "no action" (first frame)
+        self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.codebook_size)
+
+    def embed(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """tokens (B, [T,] N), actions (B, [T]) that led to each frame."""
+        return self.token(tokens) + self.pos + self.action(actions)[..., None, :]
+
+    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, codebook)."""
+        x = self.embed(tokens, actions)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))
+
+    def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None):
+        """MaskGIT objective on the last frame: mask a cosine-scheduled share, predict it."""
+        b, _, n = tokens.shape
+        r = torch.rand(b, 1, generator=generator)
+        share = torch.cos(math.pi / 2 * r).clamp(min=1 / n)
+        masked = torch.rand(b, n, generator=generator) < share
+        inp = tokens.clone()
+        inp[:, -1][masked] = self.cfg.mask_id
+        logits = self(inp, actions)[:, -1]
+        target = tokens[:, -1]
+        loss = F.cross_entropy(logits[masked], target[masked])
+        accuracy = (logits.argmax(-1)[masked] == target[masked]).float().mean()
+        return loss, accuracy
+
+    # --- inference with the cache of past frames ---
+
+    def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        d, h = self.cfg.d_model, self.cfg.n_heads
+        shape = (batch * self.cfg.tokens, h, 0, d // h)
+        return [(torch.zeros(shape), torch.zeros(shape)) for _ in self.blocks]
+
+    def predict(self, tokens: torch.Tensor, action: torch.Tensor, t: int, cache):
+        """One frame's logits (B, N, codebook) from its (partly masked) tokens, the action that
+        led to it, its time index t (any count that grows by one a frame) and the cache; also
+        returns the frame's per-layer temporal keys/values, for `append` once it is final."""
+        x = self.embed(tokens, action)
+        new = []
+        for block, (k, v) in zip(self.blocks, cache):
+            x, k_new, v_new = block.step(x, t, k, v)
+            new.append((k_new, v_new))
+        return self.head(self.norm(x)), new
+
+    def append(self, cache, new, keep: int | None = None):
+        """Add a finished frame's keys/values to the cache, keeping at most `keep` frames."""
+        keep = keep or self.cfg.context - 1
+        return [(torch.cat([k, kn], 2)[:, :, -keep:], torch.cat([v, vn], 2)[:, :, -keep:])
+                for (k, v), (kn, vn) in zip(cache, new)]
+
+
+def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
+    """How many tokens stay masked after each step (cosine schedule), ending at 0."""
+    return [int(n_tokens * math.cos(math.pi / 2 * (s + 1) / steps)) for s in range(steps)]
