@@ -138,11 +138,13 @@ def cmd_collect(args) -> int:
 
 
 def collect_skiing(args, out: Path) -> int:
-    from neuralplay.training.skiing_data import SkiingCollectConfig, collect
+    from neuralplay.training.skiing_data import SkiingCollectConfig, collect, collect_recordings
 
     if args.from_recordings:
-        raise UserError("--from-recordings is for Tetris so far: Skiing recordings join the data "
-                        "once neural Skiing trains on them")
+        facts = collect_recordings(Path(args.from_recordings), out)
+        print(f"recorded: {facts['steps']} steps from {facts['recordings']} recordings; "
+              f"wrote {out}/train/recorded-*.npz (training reads them with the agents' episodes)")
+        return 0
     cfg = SkiingCollectConfig(out=str(out), episodes_per_policy=args.episodes, seed=args.seed,
                               max_steps=args.max_episode_steps)
     summary = collect(cfg, show_progress=sys.stderr.isatty())
@@ -304,7 +306,8 @@ def build_parser() -> Parser:
     collect.add_argument("--episodes", type=int, default=6, help="Skiing: training episodes per policy")
     collect.add_argument("--max-episode-steps", type=int, default=1500, help="Skiing: steps per episode at most")
     collect.add_argument("--from-recordings", metavar="DIR",
-                         help="turn the real-engine recordings in DIR into training data (recorded.npz)")
+                         help="turn the real-engine recordings in DIR into training data "
+                              "(Tetris: recorded.npz; Skiing: train/recorded-*.npz)")
     collect.set_defaults(func=cmd_collect)
 
     train = sub.add_parser("train", help="train a world model (needs the [train] extra)")

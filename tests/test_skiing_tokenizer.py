@@ -94,3 +94,28 @@ def test_a_tetris_checkpoint_given_to_the_skiing_tokenizer_is_refused(tmp_path):
     meta.write_text(meta.read_text().replace('"onnx_file": "tetris.onnx"', '"onnx_file": "skiing_tokenizer_encoder.onnx"'))
     with pytest.raises(UserError, match="tetris"):
         SkiingTokenizer(tmp_path)
+
+
+def test_recorded_real_skiing_becomes_tokenizer_training_data(tmp_path):
+    import pygame
+
+    from neuralplay.app.skiing import SkiingSession
+    from neuralplay.recording.writer import Recorder
+    from neuralplay.training.skiing_data import collect_recordings
+    from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, train
+
+    rec_dir, data_dir = tmp_path / "recs", tmp_path / "data"
+    recorder = Recorder(rec_dir / "run.nprec", "skiing", "real", ["real"], None)
+    session = SkiingSession(0, pygame, autopilot=True, recorder=recorder)
+    for _ in range(120):  # two seconds of play: 30 steps
+        session.update(1 / 60, [], set())
+    recorder.close()
+    facts = collect_recordings(rec_dir, data_dir)
+    assert facts == {"recordings": 1, "steps": 30}
+    frames = load_frames(data_dir / "train")
+    assert frames.shape == (31, 105, 80)
+    (data_dir / "heldout").mkdir()
+    (data_dir / "heldout" / "h.npz").write_bytes(next((data_dir / "train").glob("*.npz")).read_bytes())
+    cfg = TokenizerTrainConfig(data=str(data_dir), run_dir=str(tmp_path / "run"), steps=1, batch_size=4,
+                               eval_every=1, ckpt_every=1, threads=1, model=TINY)
+    assert train(cfg, show_progress=False)["step"] == 1

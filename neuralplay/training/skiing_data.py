@@ -101,3 +101,29 @@ def collect(cfg: SkiingCollectConfig, show_progress: bool = True) -> dict:
             facts["steps"] += len(ep["actions"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def collect_recordings(folder: Path, out: Path) -> dict:
+    """Real-engine Skiing recordings in a folder -> episodes in out/train/ (recorded-*.npz),
+    beside the agents' episodes, so the tokenizer (and later the dynamics) train on them."""
+    from neuralplay.recording.format import SUFFIX, read
+
+    written = {"recordings": 0, "steps": 0}
+    for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        rec = read(path)
+        if rec.header.get("game") != "skiing" or "frame_real" not in rec.arrays:
+            continue
+        frames, actions = rec.arrays["frame_real"], rec.arrays["action"]
+        starts = list(np.flatnonzero(actions < 0)) + [len(actions)]
+        for n, (a, b) in enumerate(zip(starts[:-1], starts[1:])):  # one episode per reset
+            if b - a < 2:
+                continue
+            episode = {"frames": downsample(frames[a:b]), "actions": actions[a + 1:b].astype(np.int64),
+                       "rewards": rec.arrays["reward"][a + 1:b].astype(np.float32)}
+            save_episode(out / "train" / f"recorded-{path.stem}-{n}.npz", episode, "recorded", n)
+            written["steps"] += b - a - 1
+        written["recordings"] += 1
+    if not written["recordings"]:
+        raise UserError(f"no real-engine Skiing recordings in {folder}: record some with "
+                        "`neuralplay play skiing --engine real --record`")
+    return written
