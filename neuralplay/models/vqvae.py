@@ -80,7 +80,9 @@ class EMACodebook(nn.Module):
         codes = torch.randn(cfg.codebook_size, cfg.code_dim) * 0.1
         self.register_buffer("codes", codes)
         self.register_buffer("ema_sum", codes.clone())
-        self.register_buffer("ema_count", torch.ones(cfg.codebook_size))
+        # Zero counts: on the first batch every code counts as dead and restarts on an encoder
+        # output, a data-dependent initialisation.
+        self.register_buffer("ema_count", torch.zeros(cfg.codebook_size))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codes.t()
