@@ -60,13 +60,19 @@ def test_train_resume_export_and_onnx_parity(data_dir, tmp_path):
     assert metrics["tokens_per_frame"] == 140
     model, _ = load_model(run)
     frames = load_frames(data_dir / "heldout")[:8]
+    from neuralplay.models.vqvae import one_hot_frames
+
     with torch.no_grad():
         ref_tokens = model.encode(torch.from_numpy(frames)).numpy()
+        z = model.encoder(one_hot_frames(torch.from_numpy(frames), TINY.n_colours))
+        flat = z.permute(0, 2, 3, 1).reshape(-1, TINY.code_dim)
+        dist = torch.cdist(flat, model.codebook.codes).sort(dim=1).values
+        clear = (dist[:, 1] - dist[:, 0] > 1e-3).reshape(ref_tokens.shape).numpy()  # no near-ties
         ref_frames = model.decode(torch.from_numpy(ref_tokens)).argmax(1).numpy()
     tokens = tokenizer.encode(frames)
-    decoded = tokenizer.decode(tokens)
-    assert (tokens == ref_tokens).mean() > 0.99
-    assert (decoded == ref_frames).mean() > 0.99
+    assert clear.mean() > 0.1
+    assert np.array_equal(tokens[clear], ref_tokens[clear])
+    assert (tokenizer.decode(ref_tokens) == ref_frames).mean() > 0.999
 
 
 def test_a_skiing_checkpoint_given_to_tetris_is_refused(tmp_path):

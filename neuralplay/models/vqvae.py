@@ -110,8 +110,10 @@ class EMACodebook(nn.Module):
         dead = self.ema_count < 1e-2
         if dead.any():
             pick = torch.randint(0, len(flat), (int(dead.sum()),))
-            self.codes[dead] = flat[pick]
-            self.ema_sum[dead] = flat[pick]
+            # A little noise, so that codes restarted on equal vectors (plain snow) do not tie.
+            fresh = flat[pick] + 0.01 * flat.std() * torch.randn(len(pick), flat.shape[1])
+            self.codes[dead] = fresh
+            self.ema_sum[dead] = fresh
             self.ema_count[dead] = 1.0
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
