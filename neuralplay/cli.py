@@ -12,7 +12,8 @@ from neuralplay.errors import UserError
 from neuralplay.paths import user_data_dir
 
 GAMES = ("tetris",)  # games with a world model (export, eval, bench)
-MODELS = ("tetris", "skiing-tokenizer")  # what train, export and eval know
+MODELS = ("tetris", "skiing-tokenizer")  # what export and eval know
+TRAINABLE = MODELS + ("skiing-dynamics",)
 PLAYABLE = ("tetris", "skiing")
 
 
@@ -168,9 +169,24 @@ def train_tokenizer(args) -> int:
     return 0
 
 
+def train_dynamics(args) -> int:
+    from neuralplay.training.skiing_dynamics import DynamicsTrainConfig, train
+
+    data = Path(args.data) if args.data else default_data("skiing")
+    run_dir = Path(args.run) if args.run else default_run(args.game)
+    cfg = DynamicsTrainConfig(data=str(data), run_dir=str(run_dir), tokenizer=args.tokenizer, steps=args.steps,
+                              batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
+                              max_minutes=args.max_minutes, threads=args.threads, seed=args.seed)
+    result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
+    print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
+    return 0
+
+
 def cmd_train(args) -> int:
     if args.game == "skiing-tokenizer":
         return train_tokenizer(args)
+    if args.game == "skiing-dynamics":
+        return train_dynamics(args)
     from neuralplay.models.tetris_gan import TetrisGANConfig
     from neuralplay.training.tetris_train import TrainConfig, train
 
@@ -311,7 +327,8 @@ def build_parser() -> Parser:
     collect.set_defaults(func=cmd_collect)
 
     train = sub.add_parser("train", help="train a world model (needs the [train] extra)")
-    train.add_argument("game", choices=MODELS)
+    train.add_argument("game", choices=TRAINABLE)
+    train.add_argument("--tokenizer", help="skiing-dynamics: folder of the tokenizer's graphs (default: shipped)")
     train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")
     train.add_argument("--steps", type=int, default=14_000)

@@ -125,3 +125,22 @@ def test_recorded_real_skiing_becomes_tokenizer_training_data(tmp_path):
     cfg = TokenizerTrainConfig(data=str(data_dir), run_dir=str(tmp_path / "run"), steps=1, batch_size=4,
                                eval_every=1, ckpt_every=1, threads=1, model=TINY)
     assert train(cfg, show_progress=False)["step"] == 1
+
+
+def test_dynamics_trains_on_tokenized_episodes(data_dir, tmp_path):
+    from neuralplay.models.st_transformer import STConfig
+    from neuralplay.training.skiing_dynamics import DynamicsTrainConfig, load_model, train as train_dynamics
+    from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, export, train
+
+    tok_cfg = TokenizerTrainConfig(data=str(data_dir), run_dir=str(tmp_path / "tok"), steps=1, batch_size=4,
+                                   eval_every=1, ckpt_every=1, threads=1, model=TINY)
+    train(tok_cfg, show_progress=False)
+    export(tmp_path / "tok", tmp_path / "tokenizer", data_dir)
+    cfg = DynamicsTrainConfig(data=str(data_dir), run_dir=str(tmp_path / "dyn"), tokenizer=str(tmp_path / "tokenizer"),
+                              steps=2, batch_size=2, eval_every=2, ckpt_every=2, threads=1,
+                              model=STConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32))
+    result = train_dynamics(cfg, show_progress=False)
+    assert result["step"] == 2 and 0 <= result["heldout_masked_token_accuracy"] <= 1
+    assert any((data_dir / "tokens" / "train").glob("*.npz"))  # tokenized once, cached
+    model, saved = load_model(tmp_path / "dyn")
+    assert saved["model"]["codebook_size"] == TINY.codebook_size

@@ -1,0 +1,139 @@
+"""Train the Skiing dynamics model (ST-transformer, MaskGIT objective) on tokenized episodes.
+
+Episodes are tokenized once with the exported tokenizer (onnxruntime) and cached beside
+them in `tokens/`; a training example is a clip of `context` consecutive frames' tokens and
+the actions that led to each frame (the first frame's action is "none").
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuralplay.models.st_transformer import STConfig, STTransformer
+from neuralplay.training import run_state
+from neuralplay.training.skiing_data import load_episode
+
+HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
+
+
+@dataclass
+class DynamicsTrainConfig:
+    data: str
+    run_dir: str
+    tokenizer: str | None = None  # folder of the tokenizer's graphs (default: the shipped one)
+    steps: int = 6000
+    batch_size: int = 16
+    lr: float = 5e-4
+    eval_every: int = 500
+    ckpt_every: int = 250
+    max_minutes: float | None = None
+    threads: int = 2
+    seed: int = 0
+    model: STConfig = field(default_factory=STConfig)
+
+
+def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
+    """Tokens and actions of every episode of a split, cached in data_dir/tokens/split/."""
+    out = []
+    cache = data_dir / "tokens" / split
+    cache.mkdir(parents=True, exist_ok=True)
+    for path in sorted((data_dir / split).glob("*.npz")):
+        cached = cache / path.name
+        if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime:
+            with np.load(cached, allow_pickle=False) as f:
+                out.append({"tokens": f["tokens"], "actions": f["actions"]})
+            continue
+        episode = load_episode(path)
+        frames = episode["frames"]
+        tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+        tokens = tokens.reshape(len(tokens), -1)
+        np.savez_compressed(cached, tokens=tokens, actions=episode["actions"])
+        out.append({"tokens": tokens, "actions": episode["actions"]})
+    return out
+
+
+def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n clips: tokens (n, context, N) and the action that led to each frame (n, context)."""
+    tokens, actions = [], []
+    usable = [e for e in episodes if len(e["tokens"]) >= context]
+    for _ in range(n):
+        ep = usable[rng.integers(len(usable))]
+        start = int(rng.integers(len(ep["tokens"]) - context + 1))
+        tokens.append(ep["tokens"][start:start + context])
+        led = [ep["actions"][t - 1] if t >= 1 else n_actions for t in range(start, start + context)]
+        actions.append(led)
+    return torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long)
+
+
+def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
+    cfg = run_state.config(run_dir, HOW_TO_TRAIN)
+    model_cfg = dict(cfg["model"], grid=tuple(cfg["model"]["grid"]))
+    model = STTransformer(STConfig(**model_cfg))
+    run_state.load(run_dir, {"model": model}, HOW_TO_TRAIN)
+    return model.eval(), cfg
+
+
+def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
+    cfg.model.codebook_size = tokenizer.codebook_size
+    data_dir = Path(cfg.data)
+    train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
+    model = STTransformer(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    parts = {"model": model, "opt": opt}
+    step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
+    writer = SummaryWriter(str(run_dir / "logs"))
+    start = time.time()
+    metrics: dict = {}
+    heldout = sample_clips(heldout_eps, 256, cfg.model.context, cfg.model.n_actions, np.random.default_rng(1))
+    bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-dynamics", disable=not show_progress)
+    while step < cfg.steps:
+        tokens, actions = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
+        lr = cfg.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+        for group in opt.param_groups:
+            group["lr"] = float(lr)
+        loss, accuracy = model.loss(tokens, actions, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        bar.update(1)
+        if step % 50 == 0:
+            writer.add_scalar("loss/masked_tokens", loss.item(), step)
+            writer.add_scalar("train/masked_token_accuracy", accuracy.item(), step)
+        out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
+            run_state.save(run_dir, parts, step, cfg)
+        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+            model.eval()
+            with torch.no_grad():
+                h_loss, h_acc = model.loss(*heldout, torch.Generator().manual_seed(0))
+            model.train()
+            metrics = {"heldout_loss": h_loss.item(), "heldout_masked_token_accuracy": h_acc.item()}
+            for key, value in metrics.items():
+                writer.add_scalar(f"heldout/{key}", value, step)
+            bar.write(f"step {step}: {json.dumps(metrics)}")
+            (run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+        if out_of_time:
+            break
+    bar.close()
+    writer.close()
+    return {"step": step, **metrics}
