@@ -52,10 +52,11 @@ def resolve(spec: str | Path | None, default_name: str) -> Path:
     return shipped if shipped.exists() else path.with_suffix(".json")
 
 
-def load_checkpoint(spec: str | Path | None, game: str, kind: str, default_name: str) -> Checkpoint:
+def load_checkpoint(spec: str | Path | None, game: str, kind: str, default_name: str,
+                    fix: str | None = None) -> Checkpoint:
     """Read and check a checkpoint's metadata; raise UserError naming the problem and the fix."""
     meta_path = resolve(spec, default_name)
-    fix = f"pass --checkpoint with a {game} checkpoint, or rebuild one with `neuralplay export {game}`"
+    fix = fix or f"pass --checkpoint with a {game} checkpoint, or rebuild one with `neuralplay export {game}`"
     if not meta_path.exists():
         raise UserError(f"checkpoint metadata {meta_path} not found: {fix}")
     try:

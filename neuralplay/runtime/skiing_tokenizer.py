@@ -19,8 +19,11 @@ class SkiingTokenizer:
     `folder` holds the two graphs and their metadata (default: the shipped checkpoints)."""
 
     def __init__(self, folder: str | Path | None = None, threads: int = 1):
+        fix = ("pass the folder of a Skiing tokenizer's graphs, or make one with `neuralplay train "
+               "skiing-tokenizer` and `neuralplay export skiing-tokenizer`")
+
         def load(name: str, kind: str) -> Checkpoint:
-            return load_checkpoint(Path(folder) / f"{name}.json" if folder else None, GAME, kind, name)
+            return load_checkpoint(Path(folder) / f"{name}.json" if folder else None, GAME, kind, name, fix)
 
         self.encoder_ckpt = load(ENCODER_NAME, ENCODER_KIND)
         self.decoder_ckpt = load(DECODER_NAME, DECODER_KIND)
