@@ -192,7 +192,9 @@ def run(session: Session, pane_size: tuple[int, int], n_panes: int, opts: LoopOp
                     on_first_frame()
             if opts.max_steps is not None and session.steps >= opts.max_steps:
                 return session
-            if opts.speed <= 1:
-                pygame.time.wait(2)
+            # Draw at most 60 frames a second; the game's own clock is the backlog above.
+            spare = TICK_S - (time.perf_counter() - now)
+            if spare > 0:
+                time.sleep(spare)
     finally:
         pygame.quit()
