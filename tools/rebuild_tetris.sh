@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
-steps=${STEPS:-16000}
+steps=${STEPS:-13000}
 start=$(date +%s)
 neuralplay collect tetris --out "$work/data" --seed 0
-neuralplay train tetris --data "$work/data" --run "$work/run" --steps "$steps" --eval-every 2000 --threads 2
+neuralplay train tetris --data "$work/data" --run "$work/run" --steps "$steps" --eval-every 3000 --threads 2
 neuralplay export tetris --run "$work/run" --data "$work/data" --out checkpoints/tetris.onnx
 neuralplay eval tetris --data "$work/data" --json > checkpoints/tetris_eval.json
 echo "rebuilt checkpoints/tetris.onnx in $(( ($(date +%s) - start) / 60 )) minutes (work folder $work)"
