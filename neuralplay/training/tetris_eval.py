@@ -123,10 +123,13 @@ def write_report(folder: Path, result: dict, test_play) -> None:
     xs = np.arange(len(EVENT_NAMES))
     nonspawn = [result["board_accuracy_nonspawn_by_event"][n] or 0 for n in EVENT_NAMES]
     ax.bar(xs, nonspawn, width, label="board accuracy (non-spawn)")
+    shown = list(nonspawn)
     for k, key in enumerate(keys, start=1):
-        ax.bar(xs + k * width, [result["by_event"][n][key] or 0 for n in EVENT_NAMES], width, label=key)
+        values = [result["by_event"][n][key] or 0 for n in EVENT_NAMES]
+        shown += values
+        ax.bar(xs + k * width, values, width, label=key)
     ax.set_xticks(xs + width * len(keys) / 2, EVENT_NAMES)
-    ax.set_ylim(min(0.9, min(nonspawn + [1]) - 0.02), 1.001)
+    ax.set_ylim(max(0.0, min(0.9, min(shown) - 0.02)), 1.001)
     ax.set_title(f"{result['checkpoint']}: metrics per event (real-play test set)")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
