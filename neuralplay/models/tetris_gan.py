@@ -36,17 +36,21 @@ class TetrisGANConfig:
     noise_dim: int = N_PIECES
 
 
-def rotary_tables(positions: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def rotary_tables(positions: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """cos and signed sin per (position, feature), and the pair-swapping permutation."""
     inv_freq = 1.0 / (10.0 ** (torch.arange(0, head_dim, 2).float() / head_dim))
     angles = torch.arange(positions).float()[:, None] * inv_freq[None]
-    return angles.cos(), angles.sin()
+    cos = angles.cos().repeat_interleave(2, dim=-1)
+    sin = torch.stack([-angles.sin(), angles.sin()], dim=-1).flatten(-2)
+    swap = torch.arange(head_dim).view(-1, 2).flip(-1).flatten()
+    return cos, sin, swap
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, swap: torch.Tensor) -> torch.Tensor:
     """Rotary position embedding: attention then depends on how many rows apart two rows are,
-    which is what drops and line clears are about."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+    which is what drops and line clears are about. Each feature pair (a, b) turns into
+    (a cos - b sin, a sin + b cos), written as one gather and two products (few ONNX ops)."""
+    return x * cos + x[..., swap] * sin
 
 
 class Block(nn.Module):
@@ -60,15 +64,16 @@ class Block(nn.Module):
         self.proj = nn.Linear(d, d)
         self.norm2 = nn.LayerNorm(d)
         self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d))
-        cos, sin = rotary_tables(ROWS, d // heads)
+        cos, sin, swap = rotary_tables(ROWS, d // heads)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
+        self.register_buffer("swap", swap, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         qkv = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        q, k = rotate(q, self.cos, self.sin), rotate(k, self.cos, self.sin)
+        q, k = rotate(q, self.cos, self.sin, self.swap), rotate(k, self.cos, self.sin, self.swap)
         att = (q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5
         y = att.softmax(dim=-1) @ v
         x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
