@@ -156,37 +156,27 @@ def collect_skiing(args, out: Path) -> int:
     return 0
 
 
-def train_tokenizer(args) -> int:
-    from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, train
-
+def train_skiing(args) -> int:
+    """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
+    if args.game == "skiing-tokenizer":
+        from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
+        extra = {}
+    else:
+        from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
+        extra = {"tokenizer": args.tokenizer}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
-    cfg = TokenizerTrainConfig(data=str(data), run_dir=str(run_dir), steps=args.steps,
-                               batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
-                               max_minutes=args.max_minutes, threads=args.threads, seed=args.seed)
-    result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
-    print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
-    return 0
-
-
-def train_dynamics(args) -> int:
-    from neuralplay.training.skiing_dynamics import DynamicsTrainConfig, train
-
-    data = Path(args.data) if args.data else default_data("skiing")
-    run_dir = Path(args.run) if args.run else default_run(args.game)
-    cfg = DynamicsTrainConfig(data=str(data), run_dir=str(run_dir), tokenizer=args.tokenizer, steps=args.steps,
-                              batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every,
-                              max_minutes=args.max_minutes, threads=args.threads, seed=args.seed)
+    cfg = Config(data=str(data), run_dir=str(run_dir), steps=args.steps, batch_size=args.batch_size,
+                 lr=args.lr, eval_every=args.eval_every, max_minutes=args.max_minutes,
+                 threads=args.threads, seed=args.seed, **extra)
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
 
 
 def cmd_train(args) -> int:
-    if args.game == "skiing-tokenizer":
-        return train_tokenizer(args)
-    if args.game == "skiing-dynamics":
-        return train_dynamics(args)
+    if args.game.startswith("skiing-"):
+        return train_skiing(args)
     from neuralplay.models.tetris_gan import TetrisGANConfig
     from neuralplay.training.tetris_train import TrainConfig, train
 
