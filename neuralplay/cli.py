@@ -377,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuralplay: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except ModuleNotFoundError as err:
         print(f"neuralplay: error: {err.name} is not installed: "
               f"`pip install 'neuralplay[train]'` for training commands", file=sys.stderr)
