@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -75,5 +74,3 @@ def export(run_dir: Path, out: Path, data_dir: Path, closed_loop_steps: int = 50
     }
     return write_metadata(out, meta)
 
-
-__all__ = ["export", "export_onnx", "parity", "asdict"]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuralplay.games.tetris import EVENT_NAMES, PIECES
+from neuralplay.games.tetris import EVENT_NAMES
 from neuralplay.models.tetris_gan import (
     Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
 )
@@ -197,5 +197,3 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     writer.close()
     return {"step": step, **metrics}
 
-
-__all__ = ["TrainConfig", "train", "load_generator", "torch_predictor", "PIECES"]
