@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from neuralplay.training.tetris_data import (
-    CollectConfig, collect, is_spawn, load, rebalance, simulate,
+    CollectConfig, collect, is_spawn, landings, load, rebalance, simulate,
 )
 
 
@@ -15,7 +15,7 @@ def test_collect_writes_three_sets_that_load_back(tmp_path):
         assert len(data) == summary["sets"][name]["transitions"] > 0
         assert data.x.shape[1:] == (2, 22, 10) and data.x.max() <= 1
     facts = json.loads((tmp_path / "summary.json").read_text())
-    assert facts["sets"]["train"]["transitions"] == 800
+    assert facts["sets"]["train"]["transitions"] == 880  # 800 played + 10% landings
 
 
 def test_spawns_carry_their_piece_and_match_the_definition():
@@ -23,6 +23,32 @@ def test_spawns_carry_their_piece_and_match_the_definition():
     spawn = is_spawn(data.x, data.y)
     assert spawn.any()
     assert np.array_equal(spawn, data.spawn >= 0)
+
+
+def test_landings_follow_the_rules_and_lock():
+    from neuralplay.games.tetris import Event
+    from neuralplay.games.tetris_agent import follows_rules
+    from neuralplay.training.tetris_train import transition_kind
+
+    extra = landings(simulate("mix", 2000, seed=4), 300, seed=0)
+    assert len(extra) == 300 and (extra.spawn == -1).all()
+    assert set(extra.event.tolist()) == {Event.NONE, Event.SOFT_DROP, Event.HARD_DROP}
+    assert all(follows_rules(x, e, y) for x, e, y in zip(extra.x, extra.event, extra.y))
+    kind = transition_kind(extra.x, extra.y, extra.spawn)
+    assert set(kind.tolist()) <= {1, 2} and (kind == 2).any()  # every one locks, some clear lines
+
+
+def test_balanced_sampling_gives_rare_kinds_their_share():
+    import pytest
+
+    pytest.importorskip("torch")
+    from neuralplay.training.tetris_train import example_weights, transition_kind
+
+    data = simulate("player", 3000, seed=5)
+    w = example_weights(data, balance=True).numpy()
+    kind = transition_kind(data.x, data.y, data.spawn)
+    assert abs(w.sum() - 1) < 1e-9
+    assert w[kind == 3].sum() > 0.1 and w[kind == 1].sum() > (kind == 1).mean()
 
 
 def test_rebalance_reaches_the_asked_spawn_fraction():

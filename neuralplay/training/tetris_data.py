@@ -15,7 +15,8 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.tetris import (
-    COLS, PIECES, ROWS, Event, TetrisGame, gravity_interval_s, spawn_blocked, split_observation,
+    COLS, PIECES, ROWS, Event, TetrisGame, apply_event, drop_distance, gravity_interval_s, observation,
+    shift, spawn_blocked, split_observation,
 )
 from neuralplay.games.tetris_agent import HeuristicAgent, piece_of
 
@@ -128,6 +129,30 @@ def rebalance(data: Transitions, spawn_fraction: float, seed: int) -> Transition
     return data.subset(rng.permutation(np.concatenate([spawn_idx, fall_idx])))
 
 
+def landings(data: Transitions, n: int, seed: int) -> Transitions:
+    """`n` transitions of pieces reaching the stack, the rarest and hardest steps in play.
+
+    Each takes the falling piece of a board in `data`, moves it straight down (a path the
+    piece can always take) and applies, by the engine's rules, gravity or a soft drop where it
+    rests (it locks, often clearing lines) or a hard drop from any row on the way.
+    """
+    rng = np.random.default_rng(seed)
+    falling = np.flatnonzero(data.x[:, 1].any(axis=(1, 2)))
+    if n <= 0 or len(falling) == 0:
+        return data.subset(falling[:0])
+    x = np.empty((n, *BOARD_SHAPE), np.uint8)
+    y = np.empty_like(x)
+    events = rng.choice([Event.NONE, Event.SOFT_DROP, Event.HARD_DROP], size=n)
+    for i, k in enumerate(rng.choice(falling, size=n)):
+        settled, cells = split_observation(data.x[k])
+        d = drop_distance(settled, cells)
+        rows = d if events[i] != Event.HARD_DROP else int(rng.integers(0, d + 1))
+        cells = shift(cells, rows, 0)
+        move = apply_event(settled, cells, Event(events[i]))
+        x[i], y[i] = observation(settled, cells), observation(move.settled, move.cells)
+    return Transitions(x, events.astype(np.int64), y, np.full(n, -1, np.int64))
+
+
 def save(data: Transitions, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
@@ -157,6 +182,7 @@ class CollectConfig:
     test_steps: int = 40_000
     seed: int = 0
     spawn_fraction: float | None = None  # e.g. 0.2 for the seed project's 80/20
+    landing_fraction: float = 0.1  # extra train transitions of pieces landing (see landings)
 
 
 def summarize(data: Transitions) -> dict:
@@ -190,6 +216,10 @@ def collect(cfg: CollectConfig, show_progress: bool = True) -> dict:
         data = data.subset(np.random.default_rng(cfg.seed).permutation(len(data)))
         if name == "train" and cfg.spawn_fraction is not None:
             data = rebalance(data, cfg.spawn_fraction, cfg.seed)
+        if name == "train" and cfg.landing_fraction > 0:
+            extra = landings(data, int(len(data) * cfg.landing_fraction), cfg.seed)
+            data = Transitions.concat([data, extra])
+            data = data.subset(np.random.default_rng(cfg.seed + 1).permutation(len(data)))
         save(data, out / f"{name}.npz")
         summary["sets"][name] = summarize(data)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

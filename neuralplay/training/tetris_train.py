@@ -35,7 +35,7 @@ class TrainConfig:
     warmup: int = 200
     adv_weight: float = 0.02
     changed_weight: float = 10.0  # loss weight of cells that change, against 1 for the rest
-    balance_events: bool = True  # sample spawns and each event equally often
+    balance_events: bool = True  # oversample rare events, locks and line clears
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 8_000
@@ -59,14 +59,30 @@ def torch_predictor(gen: Generator, seed: int):
     return predict
 
 
-def example_weights(events: np.ndarray, spawn: np.ndarray, balance: bool) -> torch.Tensor:
-    """Sampling weights: uniform, or equal total weight for spawns and for the non-spawn
-    transitions of each event type (hard drops and spawns are rare in play)."""
+def transition_kind(x: np.ndarray, y: np.ndarray, spawn: np.ndarray) -> np.ndarray:
+    """0: the piece moves (or nothing falls), 1: it locks, 2: it locks and clears lines,
+    3: a spawn. Locks and clears are rare in play and the hardest steps to predict."""
+    locks = x[:, 1].any(axis=(1, 2)) & ~y[:, 1].any(axis=(1, 2))
+    clears = locks & (tetris_data.filled(y).sum(axis=(1, 2)) < tetris_data.filled(x).sum(axis=(1, 2)))
+    return np.where(spawn >= 0, 3, np.where(clears, 2, locks.astype(np.int64)))
+
+
+def _equal_share(category: np.ndarray) -> np.ndarray:
+    """Weights that give every category present the same total weight (summing to 1)."""
+    counts = np.bincount(category).astype(np.float64)
+    present = np.count_nonzero(counts)
+    return 1.0 / (counts[category] * present)
+
+
+def example_weights(data: tetris_data.Transitions, balance: bool) -> torch.Tensor:
+    """Sampling weights: uniform, or half of the batch with equal shares for spawns and each
+    event type, half with equal shares for each (event, move / lock / lock with clear)."""
     if not balance:
-        return torch.ones(len(events), dtype=torch.float64)
-    category = np.where(spawn >= 0, len(EVENT_NAMES), events)
-    counts = np.bincount(category, minlength=len(EVENT_NAMES) + 1).astype(np.float64)
-    return torch.from_numpy(1.0 / counts[category])
+        return torch.ones(len(data), dtype=torch.float64)
+    kind = transition_kind(data.x, data.y, data.spawn)
+    by_event = np.where(kind == 3, len(EVENT_NAMES), data.event)
+    by_event_and_kind = np.where(kind == 3, 3 * len(EVENT_NAMES), data.event * 3 + kind)
+    return torch.from_numpy(0.5 * _equal_share(by_event) + 0.5 * _equal_share(by_event_and_kind))
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -134,7 +150,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     test_set = tetris_data.load(data_dir / "test_play.npz")
     X, E = torch.from_numpy(train_set.x), torch.from_numpy(train_set.event)
     Y, S = torch.from_numpy(train_set.y), torch.from_numpy(train_set.spawn)
-    sampling = example_weights(train_set.event, train_set.spawn, cfg.balance_events)
+    sampling = example_weights(train_set, cfg.balance_events)
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
