@@ -1,4 +1,5 @@
-"""`neuralplay bench`: speed of the neural and real games, and the app's start-up time."""
+"""`neuralplay bench`: speed of the neural and real games, the app's start-up time, and
+(Skiing) memory over a long neural run."""
 from __future__ import annotations
 
 import os
@@ -52,10 +53,68 @@ def bench_tetris(checkpoint: str | None = None, steps: int = 3000, threads: int 
         "real_steps_per_s": round(len(events) / real_s, 1),
         "neural_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 4),
         "neural_ms_p99": round(float(np.percentile(times, 99)) * 1e3, 4),
-        "startup_s": round(startup_seconds(checkpoint), 3),
+        "startup_s": round(startup_seconds("tetris", checkpoint), 3),
         "threads": threads,
         "steps": len(events),
         "checkpoint": model.checkpoint.identity,
+    }
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (Linux), else its peak so far."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])
+        return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_skiing(checkpoint: str | None = None, tokenizer: str | None = None, steps: int = 10_000,
+                 threads: int = 1) -> dict:
+    """End-to-end neural steps (MaskGIT passes, cache update, decode) for `steps` steps in one
+    run from a start state, never reset, so the memory at the end shows whether it grows."""
+    from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame
+    from neuralplay.runtime.skiing import NeuralSkiing, load_starts
+
+    model = NeuralSkiing(checkpoint, tokenizer, threads=threads, seed=0)
+    start = load_starts(model.step_ckpt.onnx_path.parent)[0]
+    player = HeldRandomPlayer(0)
+    frame = model.reset(start.frames, start.actions_into_frames())
+    for _ in range(20):  # warm-up
+        frame = model.step(player.act(frame))
+    frame = model.reset(start.frames, start.actions_into_frames())
+    rss_start = rss_mb()
+    times = np.empty(steps)
+    for i in range(steps):
+        action = player.act(frame)
+        t = time.perf_counter()
+        frame = model.step(action)
+        times[i] = time.perf_counter() - t
+    rss_end = rss_mb()
+
+    game = SkiingGame()
+    game.reset(0)
+    real_steps = min(steps, 3000)
+    t = time.perf_counter()
+    for _ in range(real_steps):
+        game.step(player.act(frame))
+        if game.over:
+            game.reset(0)
+    real_s = time.perf_counter() - t
+    return {
+        "neural_steps_per_s": round(steps / times.sum(), 1),
+        "real_steps_per_s": round(real_steps / real_s, 1),
+        "neural_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 3),
+        "neural_ms_p99": round(float(np.percentile(times, 99)) * 1e3, 3),
+        "startup_s": round(startup_seconds("skiing", checkpoint, tokenizer), 3),
+        "threads": threads,
+        "maskgit_steps": model.sampling.steps,
+        "steps": steps,
+        "rss_mb_start": rss_start,
+        "rss_mb_end": rss_end,
+        "checkpoint": model.identity,
     }
 
 
@@ -82,12 +141,14 @@ def recording_cost_ms(model, events: list[int]) -> float:
     return round(spent / len(events) * 1e3, 4)
 
 
-def startup_seconds(checkpoint: str | None) -> float:
-    """Seconds from launching `neuralplay play tetris` to the line it prints when its first
+def startup_seconds(game: str, checkpoint: str | None, tokenizer: str | None = None) -> float:
+    """Seconds from launching `neuralplay play GAME` to the line it prints when its first
     frame is on screen (under the dummy video driver, so it runs anywhere)."""
-    cmd = [sys.executable, "-m", "neuralplay", "play", "tetris", "--autopilot", "--max-steps", "1"]
+    cmd = [sys.executable, "-m", "neuralplay", "play", game, "--autopilot", "--max-steps", "1"]
     if checkpoint:
         cmd += ["--checkpoint", str(checkpoint)]
+    if tokenizer:
+        cmd += ["--tokenizer", str(tokenizer)]
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", PYTHONUNBUFFERED="1")
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

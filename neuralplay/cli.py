@@ -11,10 +11,9 @@ from neuralplay import __version__
 from neuralplay.errors import UserError
 from neuralplay.paths import user_data_dir
 
-GAMES = ("tetris",)  # games with a world model (export, eval, bench)
-MODELS = ("tetris", "skiing-tokenizer")  # what export and eval know
-TRAINABLE = MODELS + ("skiing-dynamics",)
-PLAYABLE = ("tetris", "skiing")
+PLAYABLE = ("tetris", "skiing")  # play, collect, bench
+TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
+EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 
 
 class Parser(argparse.ArgumentParser):
@@ -37,14 +36,16 @@ def cmd_play(args) -> int:
     from neuralplay.bench import FIRST_FRAME
 
     engine = "compare" if args.compare else args.engine
-    model = None
-    if args.game == "skiing" and engine != "real":
-        raise UserError("neural Skiing is not built yet (its world model is in progress): "
-                        "play the real game with `neuralplay play skiing --engine real`")
-    if engine in ("neural", "compare"):
+    model = starts = None
+    if engine in ("neural", "compare") and args.game == "tetris":
         from neuralplay.runtime.tetris import NeuralTetris
 
         model = NeuralTetris(args.checkpoint, seed=args.seed, threads=args.threads)
+    elif engine in ("neural", "compare"):
+        from neuralplay.runtime.skiing import NeuralSkiing, load_starts
+
+        model = NeuralSkiing(args.checkpoint, args.tokenizer, threads=args.threads, seed=args.seed)
+        starts = load_starts(model.step_ckpt.onnx_path.parent)
     import pygame  # the window's library; imported once the checkpoint is known to be good
 
     recorder = None
@@ -53,7 +54,7 @@ def cmd_play(args) -> int:
 
         path = Path(args.record) if args.record else default_path(args.game, engine)
         panes = {"real": ["real"], "neural": ["neural"], "compare": ["real", "neural"]}[engine]
-        recorder = Recorder(path, args.game, engine, panes, model.checkpoint.identity if model else None,
+        recorder = Recorder(path, args.game, engine, panes, model.identity if model else None,
                             {"seed": args.seed})
         print(recorder.error or f"recording to {path}", flush=True)
     if args.game == "tetris":
@@ -64,8 +65,8 @@ def cmd_play(args) -> int:
     else:
         from neuralplay.app.skiing import PANE_SIZE, SkiingSession
 
-        session = SkiingSession(args.seed, pygame, autopilot=args.autopilot, frameskip=args.frameskip,
-                                recorder=recorder)
+        session = SkiingSession(engine, args.seed, pygame, model, starts, autopilot=args.autopilot,
+                                frameskip=args.frameskip, recorder=recorder)
     n_panes = 2 if engine == "compare" else 1
     opts = LoopOptions(max_steps=args.max_steps, speed=args.speed, scale=args.scale,
                        title=f"neuralplay: {engine} {args.game}")
@@ -129,7 +130,8 @@ def cmd_collect(args) -> int:
               f"spawns {facts['spawn_fraction']:.1%}; wrote {out}/recorded.npz (train uses it beside train.npz)")
         return 0
     cfg = CollectConfig(out=str(out), train_steps=args.train_steps, test_steps=args.test_steps,
-                        seed=args.seed, spawn_fraction=args.spawn_fraction)
+                        seed=args.seed, spawn_fraction=args.spawn_fraction,
+                        landing_fraction=args.landing_fraction)
     summary = collect(cfg, show_progress=sys.stderr.isatty())
     for name, facts in summary["sets"].items():
         print(f"{name}: {facts['transitions']} transitions, spawns {facts['spawn_fraction']:.1%}, "
@@ -156,6 +158,12 @@ def collect_skiing(args, out: Path) -> int:
     return 0
 
 
+def schedule_options(args) -> dict:
+    """The training options given on the command line; the rest keep each model's defaults."""
+    given = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "eval_every": args.eval_every}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
     if args.game == "skiing-tokenizer":
@@ -166,9 +174,8 @@ def train_skiing(args) -> int:
         extra = {"tokenizer": args.tokenizer}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
-    cfg = Config(data=str(data), run_dir=str(run_dir), steps=args.steps, batch_size=args.batch_size,
-                 lr=args.lr, eval_every=args.eval_every, max_minutes=args.max_minutes,
-                 threads=args.threads, seed=args.seed, **extra)
+    cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
+                 seed=args.seed, **schedule_options(args), **extra)
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
@@ -185,9 +192,8 @@ def cmd_train(args) -> int:
     model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model)
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
-    cfg = TrainConfig(data=str(data), run_dir=str(run_dir), steps=args.steps, batch_size=args.batch_size,
-                      lr=args.lr, adv_weight=args.adv_weight, eval_every=args.eval_every,
-                      max_minutes=args.max_minutes, threads=args.threads, seed=args.seed, model=model)
+    cfg = TrainConfig(data=str(data), run_dir=str(run_dir), adv_weight=args.adv_weight, max_minutes=args.max_minutes,
+                      threads=args.threads, seed=args.seed, model=model, **schedule_options(args))
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
@@ -203,7 +209,16 @@ def cmd_export(args) -> int:
         for path in export_tokenizer(run_dir, out_dir, data):
             print(f"wrote {path} and {path.with_suffix('.onnx')}")
         return 0
-    if args.target not in GAMES:
+    if args.target == "skiing-dynamics":
+        from neuralplay.training.skiing_dynamics import export as export_dynamics
+
+        run_dir = Path(args.run) if args.run else default_run(args.target)
+        data = Path(args.data) if args.data else default_data("skiing")
+        out_dir = Path(args.out).parent if args.out.endswith(".onnx") else Path(args.out)
+        for path in export_dynamics(run_dir, out_dir, data, args.tokenizer):
+            print(f"wrote {path} and {path.with_suffix('.onnx')}")
+        return 0
+    if args.target != "tetris":
         return export_recording(args)
     if args.video:
         raise UserError("--video exports a recording: `neuralplay export PATH.nprec --video out.mp4`")
@@ -223,7 +238,7 @@ def export_recording(args) -> int:
     from neuralplay.recording.video import export_video
 
     if not args.video:
-        raise UserError(f"{args.target} is not a model ({', '.join(MODELS)}); to export a recording "
+        raise UserError(f"{args.target} is not a model ({', '.join(TRAINABLE)}); to export a recording "
                         "as a video add --video out.mp4 (or .gif)")
     rec = read(args.target)
     if "action" not in rec.arrays:
@@ -243,6 +258,15 @@ def cmd_eval(args) -> int:
         print(json.dumps(result, indent=2) if args.json else
               "\n".join(f"{k}: {v}" for k, v in result.items()))
         return 0
+    if args.game == "skiing":
+        from neuralplay.training.skiing_dynamics_eval import evaluate_checkpoint as evaluate_dynamics
+
+        data = Path(args.data) if args.data else default_data("skiing")
+        result = evaluate_dynamics(args.checkpoint, args.tokenizer, data, threads=args.threads,
+                                   report=Path(args.report) if args.report else None)
+        print(json.dumps(result, indent=2) if args.json else
+              "\n".join(f"{k}: {v}" for k, v in result.items() if k != "psnr_by_horizon"))
+        return 0
     from neuralplay.training.tetris_eval import evaluate_checkpoint, headline
 
     data = Path(args.data) if args.data else default_data(args.game)
@@ -253,9 +277,12 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from neuralplay.bench import bench_tetris
+    from neuralplay.bench import bench_skiing, bench_tetris
 
-    result = bench_tetris(args.checkpoint, steps=args.steps, threads=args.threads)
+    if args.game == "skiing":
+        result = bench_skiing(args.checkpoint, args.tokenizer, steps=args.steps or 10_000, threads=args.threads)
+    else:
+        result = bench_tetris(args.checkpoint, steps=args.steps or 3000, threads=args.threads)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -275,7 +302,9 @@ def build_parser() -> Parser:
                       help="neural: the world model draws every frame; real: the real engine")
     play.add_argument("--compare", action="store_true",
                       help="real and neural side by side, driven by the same keys")
-    play.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one)")
+    play.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one); "
+                      "Skiing: the folder of the dynamics graphs")
+    play.add_argument("--tokenizer", help="Skiing: folder of the tokenizer's graphs (default: shipped)")
     play.add_argument("--autopilot", action="store_true", help="the heuristic agent presses the keys")
     play.add_argument("--max-steps", type=int, help="quit after this many engine steps")
     play.add_argument("--speed", type=float, default=1.0, help="game time per real time (default 1)")
@@ -308,6 +337,8 @@ def build_parser() -> Parser:
     collect.add_argument("--test-steps", type=int, default=40_000, help="Tetris: transitions per test set")
     collect.add_argument("--spawn-fraction", type=float,
                          help="resample the train set to this share of spawns (0.2: the seed's 80/20)")
+    collect.add_argument("--landing-fraction", type=float, default=0.1,
+                         help="Tetris: add this share of pieces-landing steps (locks, line clears) to train")
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--episodes", type=int, default=6, help="Skiing: training episodes per policy")
     collect.add_argument("--max-episode-steps", type=int, default=1500, help="Skiing: steps per episode at most")
@@ -321,13 +352,14 @@ def build_parser() -> Parser:
     train.add_argument("--tokenizer", help="skiing-dynamics: folder of the tokenizer's graphs (default: shipped)")
     train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")
-    train.add_argument("--steps", type=int, default=14_000)
-    train.add_argument("--batch-size", type=int, default=128, help="Tetris 128; the tokenizer uses 32 well")
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--steps", type=int, help="steps to train to (defaults: Tetris 14000, "
+                       "tokenizer 4000, dynamics 6000)")
+    train.add_argument("--batch-size", type=int, help="defaults: Tetris 128, tokenizer 32, dynamics 16")
+    train.add_argument("--lr", type=float, help="peak learning rate (defaults: 1e-3, dynamics 5e-4)")
     train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
     train.add_argument("--d-model", type=int, default=128)
     train.add_argument("--layers", type=int, default=5)
-    train.add_argument("--eval-every", type=int, default=1000)
+    train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")
     train.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
     train.add_argument("--resume", action="store_true", help="continue the run in --run")
     train.add_argument("--threads", type=int, default=2)
@@ -335,21 +367,24 @@ def build_parser() -> Parser:
     train.set_defaults(func=cmd_train)
 
     export = sub.add_parser("export", help="export a trained run to ONNX, or a recording to a video")
-    export.add_argument("target", help="tetris or skiing-tokenizer for ONNX, or a recording PATH with --video")
+    export.add_argument("target", help="tetris, skiing-tokenizer or skiing-dynamics for ONNX, "
+                        "or a recording PATH with --video")
     export.add_argument("--video", metavar="OUT", help="write the recording as OUT.mp4 or OUT.gif")
     export.add_argument("--fps", type=float, default=20.0)
     export.add_argument("--video-scale", type=int, default=2, help="integer upscaling of the video")
     export.add_argument("--run", help="run folder (default: the user data folder's)")
     export.add_argument("--data", help="data folder, for the metrics stored with the checkpoint")
     export.add_argument("--out", default="checkpoints/tetris.onnx",
-                        help="the ONNX file (the tokenizer writes its two graphs to this folder)")
+                        help="the ONNX file (the Skiing models write their graphs to this folder)")
+    export.add_argument("--tokenizer", help="skiing-dynamics: folder of the tokenizer's graphs (default: shipped)")
     export.add_argument("--closed-loop-steps", type=int, default=5000)
     export.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("eval", help="measure a checkpoint against the real game")
-    ev.add_argument("game", choices=MODELS)
+    ev.add_argument("game", choices=EVALUATED)
     ev.add_argument("--checkpoint", help="checkpoint name, .json or .onnx (default: the shipped one); "
-                    "for skiing-tokenizer the folder of its two graphs")
+                    "for the Skiing models the folder of their graphs")
+    ev.add_argument("--tokenizer", help="skiing: folder of the tokenizer's graphs (default: shipped)")
     ev.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--report", help="write PNG pictures and charts to this folder")
@@ -358,10 +393,11 @@ def build_parser() -> Parser:
     ev.set_defaults(func=cmd_eval)
 
     bench = sub.add_parser("bench", help="measure speed and start-up time")
-    bench.add_argument("game", choices=GAMES)
-    bench.add_argument("--checkpoint")
+    bench.add_argument("game", choices=PLAYABLE)
+    bench.add_argument("--checkpoint", help="Tetris: checkpoint; Skiing: folder of the dynamics graphs")
+    bench.add_argument("--tokenizer", help="Skiing: folder of the tokenizer's graphs (default: shipped)")
     bench.add_argument("--json", action="store_true")
-    bench.add_argument("--steps", type=int, default=3000)
+    bench.add_argument("--steps", type=int, help="neural steps (default: Tetris 3000, Skiing 10000)")
     bench.add_argument("--threads", type=int, default=1)
     bench.set_defaults(func=cmd_bench)
     return p

@@ -54,7 +54,7 @@ def test_gate_player_steers():
 
 
 def test_session_steps_at_fifteen_per_second_and_held_keys_steer():
-    session = SkiingSession(0, pygame)
+    session = SkiingSession("real", 0, pygame)
     for _ in range(60):  # one second of 60 Hz ticks, LEFT held
         session.update(1 / 60, [], {pygame.K_LEFT})
     assert session.steps == 15

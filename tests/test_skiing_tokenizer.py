@@ -112,7 +112,7 @@ def test_recorded_real_skiing_becomes_tokenizer_training_data(tmp_path):
 
     rec_dir, data_dir = tmp_path / "recs", tmp_path / "data"
     recorder = Recorder(rec_dir / "run.nprec", "skiing", "real", ["real"], None)
-    session = SkiingSession(0, pygame, autopilot=True, recorder=recorder)
+    session = SkiingSession("real", 0, pygame, autopilot=True, recorder=recorder)
     for _ in range(120):  # two seconds of play: 30 steps
         session.update(1 / 60, [], set())
     recorder.close()
@@ -141,6 +141,6 @@ def test_dynamics_trains_on_tokenized_episodes(data_dir, tmp_path):
                               model=STConfig(d_model=16, n_layers=1, n_heads=2, d_ff=32))
     result = train_dynamics(cfg, show_progress=False)
     assert result["step"] == 2 and 0 <= result["heldout_masked_token_accuracy"] <= 1
-    assert any((data_dir / "tokens" / "train").glob("*.npz"))  # tokenized once, cached
+    assert any((data_dir / "tokens").glob("*/train/*.npz"))  # tokenized once, cached per tokenizer
     model, saved = load_model(tmp_path / "dyn")
     assert saved["model"]["codebook_size"] == TINY.codebook_size

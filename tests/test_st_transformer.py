@@ -4,7 +4,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neuralplay.models.st_transformer import STConfig, STTransformer, maskgit_schedule  # noqa: E402
+from neuralplay.models.st_transformer import STConfig, STTransformer  # noqa: E402
+from neuralplay.runtime.skiing import maskgit_schedule  # noqa: E402
 
 TINY = STConfig(codebook_size=16, grid=(3, 2), context=4, d_model=16, n_layers=2, n_heads=2, d_ff=32)
 
@@ -26,34 +27,31 @@ def test_loss_trains_down_on_a_learnable_clip():
     assert loss.item() < first / 2
 
 
-def test_cached_prediction_matches_the_full_forward():
+def test_cached_step_matches_the_full_forward():
     torch.manual_seed(0)
     model = STTransformer(TINY).eval()
     tokens = torch.randint(0, 17, (2, 4, 6))
     actions = torch.randint(0, 4, (2, 4))
     with torch.no_grad():
         full = model(tokens, actions)
-        cache = model.empty_cache(2)
-        for t in range(4):
-            logits, new = model.predict(tokens[:, t], actions[:, t], t, cache)
-            assert torch.allclose(logits, full[:, t], atol=1e-5)
-            cache = model.append(cache, new)
-    assert cache[0][0].shape[2] == 3  # bounded: context - 1 frames
+        for past in (1, 3):  # a short cache at the start, a full one after
+            cache = model.prefill(tokens[:, :past], actions[:, :past])
+            logits, new = model.step(tokens[:, past], actions[:, past], cache)
+            assert torch.allclose(logits, full[:, past], atol=1e-5)
+        assert cache.shape == (2, 2, 2 * 6, 2, 3, 8)  # layers, k/v, B*N, heads, frames, dh
 
 
-def test_rolling_cache_only_depends_on_frame_offsets():
+def test_rolling_cache_stays_bounded():
     torch.manual_seed(0)
     model = STTransformer(TINY).eval()
-    tokens = torch.randint(0, 16, (1, 4, 6))
-    actions = torch.randint(0, 3, (1, 4))
+    tokens = torch.randint(0, 16, (1, 10, 6))
+    actions = torch.randint(0, 3, (1, 10))
     with torch.no_grad():
-        def run(t0):
-            cache = model.empty_cache(1)
-            for i in range(4):
-                logits, new = model.predict(tokens[:, i], actions[:, i], t0 + i, cache)
-                cache = model.append(cache, new)
-            return logits
-        assert torch.allclose(run(0), run(100), atol=1e-4)
+        cache = model.prefill(tokens[:, :3], actions[:, :3])
+        for t in range(3, 10):
+            _, new = model.step(tokens[:, t], actions[:, t], cache)
+            cache = model.append(cache, new)
+            assert cache.shape[4] == TINY.context - 1
 
 
 def test_maskgit_schedule_ends_unmasked():

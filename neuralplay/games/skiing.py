@@ -66,6 +66,39 @@ def downsample(indices: np.ndarray) -> np.ndarray:
     return indices[..., ::2, ::2]
 
 
+def upsample(indices: np.ndarray) -> np.ndarray:
+    """The model's 105x80 palette frame -> native 210x160 (each pixel doubled both ways)."""
+    return indices.repeat(2, axis=-2).repeat(2, axis=-1)
+
+
+PSNR_CAP_DB = 60.0  # what identical frames score, so that no infinity reaches a JSON
+DIFF_COLOUR = np.array((255, 0, 255), np.uint8)  # in no Skiing palette entry
+
+
+def frame_mse(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
+    """Mean squared error of the RGB renderings of palette frames, values in [0, 1]."""
+    diff = PALETTE[pred_idx].astype(np.float64) - PALETTE[true_idx]
+    return float(np.mean(diff ** 2) / 255.0 ** 2)
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error (values in [0, 1]), capped at PSNR_CAP_DB."""
+    return PSNR_CAP_DB if mse <= 0 else float(min(PSNR_CAP_DB, 10 * np.log10(1.0 / mse)))
+
+
+def psnr_db(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
+    """PSNR of the RGB renderings of two palette frames (or stacks of them)."""
+    return psnr_from_mse(frame_mse(pred_idx, true_idx))
+
+
+def difference_image(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """The true frame (RGB) faded towards white, with the pixels where pred differs in
+    DIFF_COLOUR."""
+    image = (255 - (255 - to_rgb(true).astype(np.int32)) // 3).astype(np.uint8)
+    image[pred != true] = DIFF_COLOUR
+    return image
+
+
 def make_env(frameskip: int = 4):
     try:
         import ale_py

@@ -9,10 +9,12 @@ frame's tokens and predicts them from the clean frames before it and the unmaske
 
 Because temporal attention is causal and the past frames are clean, what a past frame
 contributes to every layer (its temporal keys and values) never changes once the frame is
-known: `predict()` runs only the new frame's tokens against a cache of those keys and
-values, and `append()` adds the frame once it is final, which is what makes several MaskGIT
+known: `step()` runs only the new frame's tokens against a cache of those keys and values,
+and `prefill()` builds the cache from real frames, which is what makes several MaskGIT
 steps a frame affordable. Time enters temporal attention as rotary positions, so only how
-many frames apart two frames are matters, and a rolling cache stays valid.
+many frames apart two frames are matters: the cache holds keys before rotation and each
+step rotates them to their place in the window, so a rolling cache of `context - 1`
+frames stays exact however long the game runs.
 """
 from __future__ import annotations
 
@@ -66,16 +68,17 @@ class Attention(nn.Module):
         b, n, d = x.shape
         return x.reshape(b, n, self.heads, d // self.heads).transpose(1, 2)
 
-    def keys_values(self, x: torch.Tensor, t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k, v = self.kv(x).chunk(2, dim=-1)
-        k = self.split(k)
-        return (k if t is None else rotary(k, t)), self.split(v)
+        return self.split(k), self.split(v)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                 t: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention of x over (k, v); with times t, rotary positions: queries at the last
+        len(x) times of t, keys at all of t."""
         q = self.split(self.q(x))
         if t is not None:
-            q = rotary(q, t)
+            q, k = rotary(q, t[-q.shape[2]:]), rotary(k, t)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         b, h, n, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, n, h * dh))
@@ -95,26 +98,28 @@ class STBlock(nn.Module):
         h = self.norm_s(x)
         return x + self.spatial(h, *self.spatial.keys_values(h))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, N, d), all frames at once (training)."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """x (B, T, N, d), all frames at once (training, prefill). Also returns the temporal
+        keys/values (B*N, heads, T, dh), unrotated, as the cache holds them."""
         b, t, n, d = x.shape
         times = torch.arange(t)
         x = self.spatial_ff(x.reshape(b * t, n, d)).reshape(b, t, n, d)
         h = self.norm_t(x).transpose(1, 2).reshape(b * n, t, d)
-        y = self.temporal(h, *self.temporal.keys_values(h, times), causal=True, t=times)
+        k, v = self.temporal.keys_values(h)
+        y = self.temporal(h, k, v, causal=True, t=times)
         x = x + y.reshape(b, n, t, d).transpose(1, 2)
-        return x + self.ff(self.norm_f(x))
+        return x + self.ff(self.norm_f(x)), (k, v)
 
-    def step(self, x: torch.Tensor, t: int, past_k: torch.Tensor, past_v: torch.Tensor):
-        """One frame x (B, N, d) at time t against cached past temporal keys/values
-        (B*N, heads, P, dh). Returns the frame's output and its own temporal keys/values."""
+    def step(self, x: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):
+        """One frame x (B, N, d) after cached past temporal keys/values (B*N, heads, P, dh).
+        Returns the frame's output and its own temporal keys/values."""
         b, n, d = x.shape
-        time = torch.tensor([t])
+        times = torch.arange(past_k.shape[2] + 1)
         x = self.spatial_ff(x)
         h = self.norm_t(x).reshape(b * n, 1, d)
-        k, v = self.temporal.keys_values(h, time)
+        k, v = self.temporal.keys_values(h)
         keys, values = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        x = x + self.temporal(h, keys, values, t=time).reshape(b, n, d)
+        x = x + self.temporal(h, keys, values, t=times).reshape(b, n, d)
         return x + self.ff(self.norm_f(x)), k, v
 
 
@@ -138,7 +143,7 @@ class STTransformer(nn.Module):
         """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, codebook)."""
         x = self.embed(tokens, actions)
         for block in self.blocks:
-            x = block(x)
+            x, _ = block(x)
         return self.head(self.norm(x))
 
     def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None):
@@ -157,29 +162,28 @@ class STTransformer(nn.Module):
 
     # --- inference with the cache of past frames ---
 
-    def empty_cache(self, batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        d, h = self.cfg.d_model, self.cfg.n_heads
-        shape = (batch * self.cfg.tokens, h, 0, d // h)
-        return [(torch.zeros(shape), torch.zeros(shape)) for _ in self.blocks]
+    def prefill(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The cache of real frames: tokens (B, P, N), actions (B, P) -> keys and values of
+        every layer stacked as (layers, 2, B*N, heads, P, dh)."""
+        x = self.embed(tokens, actions)
+        cache = []
+        for block in self.blocks:
+            x, (k, v) = block(x)
+            cache.append(torch.stack([k, v]))
+        return torch.stack(cache)
 
-    def predict(self, tokens: torch.Tensor, action: torch.Tensor, t: int, cache):
-        """One frame's logits (B, N, codebook) from its (partly masked) tokens, the action that
-        led to it, its time index t (any count that grows by one a frame) and the cache; also
-        returns the frame's per-layer temporal keys/values, for `append` once it is final."""
+    def step(self, tokens: torch.Tensor, action: torch.Tensor, cache: torch.Tensor):
+        """One frame's logits (B, N, codebook) from its (partly masked) tokens (B, N), the
+        action that led to it (B,) and the cache of the frames before it; also the frame's own
+        keys/values (layers, 2, B*N, heads, 1, dh), for `append` once the frame is final."""
         x = self.embed(tokens, action)
         new = []
-        for block, (k, v) in zip(self.blocks, cache):
-            x, k_new, v_new = block.step(x, t, k, v)
-            new.append((k_new, v_new))
-        return self.head(self.norm(x)), new
+        for block, (k, v) in zip(self.blocks, cache.unbind(0)):
+            x, k_new, v_new = block.step(x, k, v)
+            new.append(torch.stack([k_new, v_new]))
+        return self.head(self.norm(x)), torch.stack(new)
 
-    def append(self, cache, new, keep: int | None = None):
-        """Add a finished frame's keys/values to the cache, keeping at most `keep` frames."""
+    def append(self, cache: torch.Tensor, new: torch.Tensor, keep: int | None = None) -> torch.Tensor:
+        """Add a finished frame's keys/values to the cache, keeping the last `keep` frames."""
         keep = keep or self.cfg.context - 1
-        return [(torch.cat([k, kn], 2)[:, :, -keep:], torch.cat([v, vn], 2)[:, :, -keep:])
-                for (k, v), (kn, vn) in zip(cache, new)]
-
-
-def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
-    """How many tokens stay masked after each step (cosine schedule), ending at 0."""
-    return [int(n_tokens * math.cos(math.pi / 2 * (s + 1) / steps)) for s in range(steps)]
+        return torch.cat([cache, new], dim=4)[:, :, :, :, -keep:]

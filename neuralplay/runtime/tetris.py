@@ -47,6 +47,10 @@ class NeuralTetris:
         self.score = self.lines = self.last_reward = 0
         self.game_over = False
 
+    @property
+    def identity(self) -> str:
+        return self.checkpoint.identity
+
     def reset(self, obs: np.ndarray, seed: int | None = None) -> np.ndarray:
         if seed is not None:
             self.rng = np.random.default_rng(seed)

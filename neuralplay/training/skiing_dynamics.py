@@ -1,14 +1,14 @@
 """Train the Skiing dynamics model (ST-transformer, MaskGIT objective) on tokenized episodes.
 
 Episodes are tokenized once with the exported tokenizer (onnxruntime) and cached beside
-them in `tokens/`; a training example is a clip of `context` consecutive frames' tokens and
+them in `tokens/<tokenizer id>/`; a training example is a clip of `context` consecutive frames' tokens and
 the actions that led to each frame (the first frame's action is "none").
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +38,10 @@ class DynamicsTrainConfig:
 
 
 def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
-    """Tokens and actions of every episode of a split, cached in data_dir/tokens/split/."""
+    """Tokens and actions of every episode of a split, cached per tokenizer in
+    data_dir/tokens/<encoder id>/split/."""
     out = []
-    cache = data_dir / "tokens" / split
+    cache = data_dir / "tokens" / tokenizer.encoder_ckpt.identity.replace("@", "-") / split
     cache.mkdir(parents=True, exist_ok=True)
     for path in sorted((data_dir / split).glob("*.npz")):
         cached = cache / path.name
@@ -137,3 +138,102 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     bar.close()
     writer.close()
     return {"step": step, **metrics}
+
+
+class _Prefill(torch.nn.Module):
+    def __init__(self, model: STTransformer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.model.prefill(tokens, actions)
+
+
+class _Step(torch.nn.Module):
+    def __init__(self, model: STTransformer):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor, action: torch.Tensor, cache: torch.Tensor):
+        return self.model.step(tokens, action, cache)
+
+
+def export_graphs(model: STTransformer, out_dir: Path, meta: dict) -> list[Path]:
+    """The prefill and step graphs (batch 1, a cache of context - 1 frames) with metadata."""
+    from neuralplay.runtime.checkpoint import write_metadata
+    from neuralplay.runtime.skiing import GAME, PREFILL_KIND, PREFILL_NAME, STEP_KIND, STEP_NAME
+
+    model = model.eval()
+    cfg = model.cfg
+    past, n = cfg.context - 1, cfg.tokens
+    tokens = torch.zeros(1, past, n, dtype=torch.long)
+    actions = torch.full((1, past), cfg.n_actions, dtype=torch.long)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prefill_path, step_path = out_dir / f"{PREFILL_NAME}.onnx", out_dir / f"{STEP_NAME}.onnx"
+    with torch.no_grad():
+        cache = model.prefill(tokens, actions)
+        torch.onnx.export(_Prefill(model), (tokens, actions), str(prefill_path), dynamo=False,
+                          opset_version=17, input_names=["tokens", "actions"], output_names=["cache"])
+        torch.onnx.export(_Step(model), (tokens[:, 0], actions[:, 0], cache), str(step_path), dynamo=False,
+                          opset_version=17, input_names=["tokens", "action", "cache"],
+                          output_names=["logits", "new"])
+    cache_shape = list(cache.shape)
+    common = {"game": GAME, **meta, "model": {**asdict(cfg), "mask_id": cfg.mask_id}}
+    prefill_io = {"inputs": {"tokens": f"int64 (1, {past}, {n})", "actions": f"int64 (1, {past})"},
+                  "outputs": {"cache": f"float32 {cache_shape}"}}
+    step_io = {"inputs": {"tokens": f"int64 (1, {n}), mask_id where unknown", "action": "int64 (1,)",
+                          "cache": f"float32 {cache_shape}"},
+               "outputs": {"logits": f"float32 (1, {n}, {cfg.codebook_size})",
+                           "new": f"float32 {cache_shape[:4] + [1] + cache_shape[5:]}"}}
+    return [write_metadata(prefill_path, {**common, "model_kind": PREFILL_KIND, **prefill_io}),
+            write_metadata(step_path, {**common, "model_kind": STEP_KIND, **step_io})]
+
+
+def make_starts(count: int, frames: int, seed: int = 0, frameskip: int = 4, steps: int = 30) -> list:
+    """Start states from the real game: reset with seed + i, then `steps` of a held-random
+    player, so the starts differ in where the skier is and what is near."""
+    from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame, downsample, to_palette
+    from neuralplay.runtime.skiing import StartState
+
+    game, starts = SkiingGame(frameskip=frameskip), []
+    for i in range(count):
+        game.reset(seed + i)
+        player = HeldRandomPlayer(seed + i)
+        shown = [downsample(to_palette(game.frame))]
+        actions = []
+        for _ in range(max(steps, frames - 1)):
+            actions.append(player.act(shown[-1]))
+            game.step(actions[-1])
+            shown.append(downsample(to_palette(game.frame)))
+        starts.append(StartState(seed + i, np.array(actions, np.int64), np.stack(shown[-frames:])))
+    return starts
+
+
+def reward_per_step(data_dir: Path) -> float:
+    """ALE's Skiing reward is minus the elapsed time: its median per step in the data."""
+    rewards = [load_episode(p)["rewards"] for p in sorted((data_dir / "train").glob("*.npz"))]
+    return float(np.median(np.concatenate(rewards))) if rewards else 0.0
+
+
+def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | None = None,
+           starts: int = 8) -> list[Path]:
+    """Graphs, start states and metadata; the metrics measured by the runtime go in last."""
+    from neuralplay import __version__
+    from neuralplay.runtime.skiing import NeuralSkiing, STARTS_FILE, save_starts
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+
+    model, cfg = load_model(run_dir)
+    tokenizer = SkiingTokenizer(tokenizer_dir, threads=2)
+    meta = {"neuralplay_version": __version__, "config": cfg, "tokenizer": tokenizer.identity,
+            "reward_per_step": reward_per_step(data_dir),
+            "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_starts(out_dir / STARTS_FILE, make_starts(starts, model.cfg.context - 1))
+    paths = export_graphs(model, out_dir, meta)
+    from neuralplay.training.skiing_dynamics_eval import evaluate_dynamics
+
+    metrics = evaluate_dynamics(NeuralSkiing(out_dir, tokenizer, threads=2), data_dir / "heldout")
+    for path in paths:  # the graphs stay as they are, so their hashes do too
+        full = json.loads(path.read_text())
+        path.write_text(json.dumps({**full, "metrics": metrics}, indent=2) + "\n")
+    return paths

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuralplay.games.skiing import PALETTE, SKIER
+from neuralplay.games.skiing import PALETTE, SKIER, psnr_db
 from neuralplay.models.vqvae import FRAME, VQVAE, VQVAEConfig
 from neuralplay.runtime.skiing_tokenizer import (
     DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME,
@@ -31,12 +31,6 @@ class TokenizerTrainConfig:
     threads: int = 2
     seed: int = 0
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
-
-
-def psnr_db(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
-    """PSNR of the RGB renderings of two palette frames (pixel values scaled to [0, 1])."""
-    mse = np.mean((PALETTE[pred_idx].astype(np.float64) - PALETTE[true_idx]) ** 2) / 255.0 ** 2
-    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
 def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarray, codebook_size: int) -> dict:

@@ -28,7 +28,7 @@ from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predic
 class TrainConfig:
     data: str
     run_dir: str
-    steps: int = 20_000
+    steps: int = 14_000
     batch_size: int = 128
     lr: float = 1e-3
     lr_min: float = 2e-5

@@ -1,0 +1,163 @@
+"""Neural Skiing: the dynamics model's two graphs and the tokenizer on onnxruntime, numpy only.
+
+`reset(frames)` encodes real frames and fills the cache with the last `context - 1` of them
+(the prefill graph). `step(action)` samples the next frame's tokens with MaskGIT, a few
+passes of the step graph against that cache, then runs the step graph once more on the
+finished tokens to get the frame's keys and values, rolls them into the cache (its size
+never grows) and decodes the tokens into a palette frame.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
+from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+
+GAME = "skiing"
+STARTS_FILE = "skiing_starts.npz"
+PREFILL_KIND, STEP_KIND = "skiing-st-prefill", "skiing-st-step"
+PREFILL_NAME, STEP_NAME = "skiing_dynamics_prefill", "skiing_dynamics_step"
+FIX = ("pass the folder of a Skiing dynamics model's graphs, or make one with `neuralplay train "
+       "skiing-dynamics` and `neuralplay export skiing-dynamics`")
+
+
+def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
+    """How many tokens stay masked after each step (cosine schedule), ending at 0."""
+    return [int(n_tokens * math.cos(math.pi / 2 * (s + 1) / steps)) for s in range(steps)]
+
+
+@dataclass
+class Sampling:
+    steps: int = 3  # MaskGIT passes per frame (one more pass then caches the frame)
+    temperature: float = 0.0  # 0: the most likely token at each pass (Skiing is deterministic)
+
+
+@dataclass
+class StartState:
+    """Where a neural game can begin: the real game reset with `seed` and played with
+    `actions`, whose last frames (palette, model resolution) are `frames`."""
+
+    seed: int
+    actions: np.ndarray  # (K,) from reset to the last frame
+    frames: np.ndarray  # (P, 105, 80) uint8, the last P frames
+
+    def actions_into_frames(self) -> np.ndarray:
+        """The actions between the frames (P - 1,)."""
+        return self.actions[len(self.actions) - len(self.frames) + 1:]
+
+
+def save_starts(path: Path, starts: list[StartState]) -> None:
+    np.savez_compressed(path, seeds=np.array([s.seed for s in starts], np.int64),
+                        actions=np.stack([s.actions for s in starts]).astype(np.int64),
+                        frames=np.stack([s.frames for s in starts]).astype(np.uint8))
+
+
+def load_starts(folder: str | Path | None) -> list[StartState]:
+    """The start states shipped beside the dynamics graphs."""
+    from neuralplay.paths import shipped_checkpoints
+
+    path = Path(folder or shipped_checkpoints()) / STARTS_FILE
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return [StartState(int(s), a, fr) for s, a, fr in zip(f["seeds"], f["actions"], f["frames"])]
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"start states {path} cannot be read ({type(err).__name__}): {FIX}") from None
+
+
+def load_dynamics(folder: str | Path | None) -> tuple[Checkpoint, Checkpoint]:
+    def load(name: str, kind: str) -> Checkpoint:
+        return load_checkpoint(Path(folder) / f"{name}.json" if folder else None, GAME, kind, name, FIX)
+
+    return load(PREFILL_NAME, PREFILL_KIND), load(STEP_NAME, STEP_KIND)
+
+
+class NeuralSkiing:
+    """Skiing as the world model plays it: palette frames (105, 80) in and out."""
+
+    def __init__(self, checkpoint: str | Path | None = None, tokenizer: SkiingTokenizer | str | Path | None = None,
+                 threads: int = 1, seed: int | None = None, sampling: Sampling | None = None):
+        self.prefill_ckpt, self.step_ckpt = load_dynamics(checkpoint)
+        if not isinstance(tokenizer, SkiingTokenizer):
+            tokenizer = SkiingTokenizer(tokenizer, threads=threads)
+        self.tokenizer = tokenizer
+        trained_on = self.step_ckpt.meta.get("tokenizer")
+        if trained_on != tokenizer.identity:
+            raise UserError(f"the dynamics model {self.step_ckpt.identity} was trained on tokenizer "
+                            f"{trained_on}, not {tokenizer.identity}: pass the tokenizer it was trained with")
+        model = self.step_ckpt.meta["model"]
+        self.context, self.n_tokens = int(model["context"]), int(np.prod(model["grid"]))
+        self.grid = tuple(model["grid"])
+        self.mask_id, self.no_action = int(model["mask_id"]), int(model["n_actions"])
+        self._prefill = onnx_session(self.prefill_ckpt.onnx_path, threads)
+        self._step = onnx_session(self.step_ckpt.onnx_path, threads)
+        self.sampling = sampling or Sampling()
+        self.rng = np.random.default_rng(seed)
+        self.cache: np.ndarray | None = None
+        self.tokens = np.zeros(self.n_tokens, np.int64)
+        self.frame = np.zeros((1, 1), np.uint8)
+
+    @property
+    def identity(self) -> str:
+        """The step graph's and the tokenizer's ids, for logs and recordings."""
+        return " + ".join([self.step_ckpt.identity, *self.tokenizer.identity])
+
+    def reset(self, frames: np.ndarray, actions: np.ndarray | None = None) -> np.ndarray:
+        """Start from real palette frames (T, 105, 80) and the T - 1 actions between them; the
+        last `context - 1` are used, fewer are padded by repeating the first."""
+        frames = np.asarray(frames, np.uint8)
+        led = np.full(len(frames), self.no_action, np.int64)  # the action that led to each frame
+        if actions is not None and len(frames) > 1:
+            led[1:] = np.asarray(actions, np.int64)[-(len(frames) - 1):]
+        past = self.context - 1
+        if len(frames) < past:
+            pad = past - len(frames)
+            frames = np.concatenate([np.repeat(frames[:1], pad, axis=0), frames])
+            led = np.concatenate([np.full(pad, self.no_action, np.int64), led])
+        frames, led = frames[-past:], led[-past:]
+        tokens = self.tokenizer.encode(frames).reshape(past, self.n_tokens)
+        self.cache = self._prefill.run(None, {"tokens": tokens[None], "actions": led[None]})[0]
+        self.tokens, self.frame = tokens[-1], frames[-1]
+        return self.frame
+
+    sync = reset
+
+    def step(self, action: int) -> np.ndarray:
+        if self.cache is None:
+            raise RuntimeError("reset() first")
+        act = np.array([action], np.int64)
+        self.tokens = self.sample_tokens(act)
+        _, new = self._run(self.tokens, act)
+        self.cache = np.concatenate([self.cache[:, :, :, :, 1:], new], axis=4)
+        self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
+        return self.frame
+
+    def _run(self, tokens: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, new = self._step.run(None, {"tokens": tokens[None], "action": action, "cache": self.cache})
+        return logits[0], new
+
+    def sample_tokens(self, action: np.ndarray) -> np.ndarray:
+        """MaskGIT: start all masked; each pass fills the masked tokens and masks again the
+        least confident of them, fewer each pass (cosine schedule), none after the last."""
+        tokens = np.full(self.n_tokens, self.mask_id, np.int64)
+        masked = np.ones(self.n_tokens, bool)
+        for still_masked in maskgit_schedule(self.n_tokens, self.sampling.steps):
+            logits, _ = self._run(tokens, action)
+            log_probs = logits - logits.max(axis=1, keepdims=True)
+            log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+            if self.sampling.temperature > 0:
+                gumbel = -np.log(-np.log(self.rng.uniform(1e-9, 1 - 1e-9, log_probs.shape)))
+                choice = (log_probs / self.sampling.temperature + gumbel).argmax(axis=1)
+            else:
+                choice = log_probs.argmax(axis=1)
+            confidence = np.where(masked, log_probs[np.arange(self.n_tokens), choice], np.inf)
+            tokens = np.where(masked, choice, tokens)
+            masked[:] = False
+            if still_masked:
+                least = np.argsort(confidence, kind="stable")[:still_masked]
+                tokens[least], masked[least] = self.mask_id, True
+        return tokens

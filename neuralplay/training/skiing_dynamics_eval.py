@@ -1,0 +1,310 @@
+"""Evaluate exported neural Skiing (dynamics graphs + tokenizer, on onnxruntime) against ALE.
+
+Held-out episodes are ALE's own frames under their actions, and ALE Skiing is
+deterministic, so an episode is the ground truth for any rollout started from any of its
+frames under its actions. What is measured:
+
+- teacher-forced next frame: the model is reset on the real frames before frame t (and
+  the actions between them), stepped once with the action that led to t, and its frame is
+  compared with the real frame t; `token_accuracy` is the share of its predicted tokens
+  equal to the tokenizer's tokens of the real frame t.
+- open loop: the model is reset on real frames at a start and stepped with the episode's
+  own actions, never re-synced; its frame k steps ahead is compared with the real one
+  (`psnr_by_horizon`, `rollout_psnr_db_15`, `rollout_psnr_db_60`).
+- skier persistence: the share of open-loop neural frames in which the skier's colour
+  appears with its centroid within 3 pixels (each axis, at 105x80) of ALE's skier
+  centroid; frames where ALE shows no skier pixels are not counted.
+
+PSNR, everywhere here: the PSNR of the mean squared error over all the frames evaluated
+(the RGB renderings, values in [0, 1]; the same scale as the tokenizer's `psnr_db`),
+capped at 60 dB, which it reaches when the frames are identical. Averaging errors before
+taking the log keeps one perfect frame from dominating the mean.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.games.skiing import (
+    PSNR_CAP_DB, SKIER, difference_image, frame_mse, psnr_from_mse, to_rgb,
+)
+from neuralplay.runtime.skiing import NeuralSkiing
+from neuralplay.training.skiing_data import load_episode
+
+SKIER_TOLERANCE_PX = 3.0
+REPORT_HORIZONS = (0, 5, 15, 30, 60)
+
+
+# ---- metrics on frames -------------------------------------------------------------------
+
+def horizon_psnr_db(mse: np.ndarray) -> list[float]:
+    """Per-step errors of rollouts (R, H) -> PSNR at each step 1..H over the R rollouts."""
+    return [psnr_from_mse(float(m)) for m in np.asarray(mse, np.float64).mean(axis=0)]
+
+
+def skier_centroid(frame: np.ndarray) -> tuple[float, float] | None:
+    """(row, column) mean of the skier-coloured pixels of a palette frame, or None."""
+    rows, cols = np.nonzero(frame == SKIER)
+    return (float(rows.mean()), float(cols.mean())) if len(rows) else None
+
+
+def skier_match(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
+    """Whether the neural frame shows the skier where the real one does (centroids within
+    `tolerance` pixels in each axis); None when the real frame shows no skier."""
+    want = skier_centroid(true)
+    if want is None:
+        return None
+    got = skier_centroid(pred)
+    return got is not None and abs(got[0] - want[0]) <= tolerance and abs(got[1] - want[1]) <= tolerance
+
+
+def skier_persistence(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> float | None:
+    """Share of frame pairs (N, H, W) whose skier matches, over those where the real frame
+    has a skier; None when none has."""
+    matches = [m for m in (skier_match(p, t, tolerance) for p, t in zip(pred, true)) if m is not None]
+    return float(np.mean(matches)) if matches else None
+
+
+# ---- held-out episodes ---------------------------------------------------------------------
+
+def heldout_paths(heldout: Path) -> list[Path]:
+    """The held-out episode files, or a UserError naming the folder and the fix."""
+    paths = sorted(Path(heldout).glob("*.npz")) if Path(heldout).is_dir() else []
+    if not paths:
+        raise UserError(f"no held-out Skiing episodes in {heldout}: run `neuralplay collect skiing` first")
+    return paths
+
+
+def policy_of(path: Path) -> str:
+    """`crash-2001.npz` -> `crash`, `held-random-1.npz` -> `held-random`."""
+    return path.stem.rsplit("-", 1)[0]
+
+
+def interleave_policies(paths: list[Path]) -> list[int]:
+    """Episode indices taking each policy in turn (crash first), so that a few rollouts
+    already cover every policy, the crashes included."""
+    groups: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        groups.setdefault(policy_of(path), []).append(i)
+    order = sorted(groups, key=lambda p: (p != "crash", p))
+    longest = max(len(g) for g in groups.values())
+    return [groups[p][k] for k in range(longest) for p in order if k < len(groups[p])]
+
+
+def context_before(episode: dict, s: int, past: int) -> tuple[np.ndarray, np.ndarray]:
+    """The real frames up to and including frame s (at most `past`) and the actions between."""
+    lo = max(0, s - past + 1)
+    return episode["frames"][lo:s + 1], episode["actions"][lo:s]
+
+
+def plan_rollouts(lengths: list[int], order: list[int], rollouts: int, horizon: int, past: int,
+                  rng: np.random.Generator) -> tuple[list[tuple[int, int]], int]:
+    """(episode, start frame) for each rollout, and the horizon they share.
+
+    A start leaves `past` real frames of context before it (the start frame included) and
+    `horizon` real frames after it. The horizon is shortened to the longest that some
+    episode allows; episodes too short for it take no rollout. Rollouts go round the
+    episodes (see interleave_policies); those sharing an episode start in equal slices of it.
+    """
+    room = {e: lengths[e] - (past - 1) for e in order}  # steps available after the first full context
+    horizon = min(horizon, max(room.values()))
+    if horizon < 1:
+        raise UserError(f"the held-out Skiing episodes are too short for a rollout (need more than {past} steps): "
+                        "collect again with `neuralplay collect skiing`")
+    eligible = [e for e in order if room[e] >= horizon]
+    chosen = [eligible[i % len(eligible)] for i in range(rollouts)]
+    plan = []
+    for i, e in enumerate(chosen):
+        k, m = chosen[:i].count(e), chosen.count(e)
+        lo, hi = past - 1, lengths[e] - horizon  # start frames allowed, inclusive
+        edges = np.linspace(lo, hi + 1, m + 1)
+        a, b = int(edges[k]), max(int(edges[k]) + 1, int(edges[k + 1]))
+        plan.append((e, int(rng.integers(a, min(b, hi + 1)))))
+    return plan, horizon
+
+
+# ---- the evaluation ------------------------------------------------------------------------
+
+def _timed_step(model: NeuralSkiing, action: int, times: list[float]) -> np.ndarray:
+    t = time.perf_counter()
+    frame = model.step(int(action))
+    times.append(time.perf_counter() - t)
+    return frame
+
+
+def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.random.Generator,
+                   times: list[float]) -> dict:
+    """Next-frame PSNR and token accuracy on n sampled (episode, t), t with a full context."""
+    past = model.context - 1
+    candidates = [(e, t) for e, ep in enumerate(episodes) for t in range(past, len(ep["actions"]) + 1)]
+    picks = np.sort(rng.choice(len(candidates), size=min(n, len(candidates)), replace=False))
+    if not len(picks):
+        return {"teacher_forced_psnr_db": None, "token_accuracy": None, "teacher_forced_pixel_accuracy": None,
+                "teacher_forced_frames": 0}
+    mse, predicted, pixels, targets = [], [], [], []
+    for i in picks:
+        e, t = candidates[i]
+        ep = episodes[e]
+        model.reset(*context_before(ep, t - 1, past))
+        pred = _timed_step(model, ep["actions"][t - 1], times)
+        true = ep["frames"][t]
+        mse.append(frame_mse(pred, true))
+        pixels.append(float((pred == true).mean()))
+        predicted.append(model.tokens.copy())
+        targets.append(true)
+    true_tokens = np.concatenate([model.tokenizer.encode(np.stack(targets[i:i + 64]))
+                                  for i in range(0, len(targets), 64)]).reshape(len(targets), -1)
+    return {"teacher_forced_psnr_db": psnr_from_mse(float(np.mean(mse))),
+            "token_accuracy": float((np.stack(predicted) == true_tokens).mean()),
+            "teacher_forced_pixel_accuracy": float(np.mean(pixels)),
+            "teacher_forced_frames": len(picks)}
+
+
+def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, int]], horizon: int,
+              times: list[float], keep: int = 2) -> tuple[dict, list[dict]]:
+    """Rollouts under the episodes' own actions; returns the metrics and, for the first
+    `keep` rollouts, the real and neural frames at REPORT_HORIZONS."""
+    past = model.context - 1
+    shown = [h for h in REPORT_HORIZONS if h <= horizon]
+    mse = np.zeros((len(plan), horizon))
+    matches: list[bool] = []
+    strips = []
+    for r, (e, s) in enumerate(plan):
+        ep = episodes[e]
+        pred = model.reset(*context_before(ep, s, past))
+        strip = {"episode": e, "start": s, "horizons": shown, "real": [], "neural": []}
+        for k in range(horizon + 1):
+            if k:
+                pred = _timed_step(model, ep["actions"][s + k - 1], times)
+            true = ep["frames"][s + k]
+            if k:
+                mse[r, k - 1] = frame_mse(pred, true)
+                match = skier_match(pred, true)
+                if match is not None:
+                    matches.append(match)
+            if r < keep and k in shown:
+                strip["real"].append(true.copy())
+                strip["neural"].append(pred.copy())
+        if r < keep:
+            strips.append(strip)
+    by_horizon = horizon_psnr_db(mse) if len(plan) else []
+
+    def at(k: int) -> float | None:
+        return by_horizon[k - 1] if len(by_horizon) >= k else None
+
+    return {"rollout_psnr_db_15": at(15), "rollout_psnr_db_60": at(60), "psnr_by_horizon": by_horizon,
+            "skier_persistence": float(np.mean(matches)) if matches else None,
+            "skier_frames_counted": len(matches), "rollouts": len(plan), "rollout_horizon": horizon}, strips
+
+
+def _evaluate(model: NeuralSkiing, heldout: Path, teacher_forced_n: int, rollouts: int, horizon: int,
+              seed: int) -> tuple[dict, list[dict]]:
+    paths = heldout_paths(heldout)
+    episodes = [load_episode(p) for p in paths]
+    rng = np.random.default_rng(seed)
+    past = model.context - 1
+    plan, horizon = plan_rollouts([len(ep["actions"]) for ep in episodes], interleave_policies(paths),
+                                  rollouts, horizon, past, rng)
+    times: list[float] = []
+    result = teacher_forced(model, episodes, teacher_forced_n, rng, times)
+    loop, strips = open_loop(model, episodes, plan, horizon, times)
+    result.update(loop)
+    result["rollout_starts"] = [f"{paths[e].name}@{s}" for e, s in plan]
+    result["step_ms_p50"] = round(float(np.median(times)) * 1e3, 3) if times else None
+    for strip in strips:
+        strip["episode"] = paths[strip["episode"]].name
+    return result, strips
+
+
+def evaluate_dynamics(model: NeuralSkiing, heldout: Path, teacher_forced: int = 200, rollouts: int = 6,
+                      horizon: int = 300, seed: int = 0) -> dict:
+    """All metrics of a neural Skiing against the held-out episodes in `heldout` (see the
+    module docstring); the same seed samples the same frames and starts."""
+    return _evaluate(model, heldout, teacher_forced, rollouts, horizon, seed)[0]
+
+
+def evaluate_checkpoint(folder: str | None, tokenizer: str | None, data_dir: Path, threads: int = 2,
+                        report: Path | None = None, teacher_forced: int = 200, rollouts: int = 6,
+                        horizon: int = 300, seed: int = 0) -> dict:
+    """Evaluate the dynamics graphs in `folder` (default: shipped) with their tokenizer on
+    `data_dir/heldout`; with `report`, also write PNGs there."""
+    heldout_paths(Path(data_dir) / "heldout")  # fail on missing data before loading models
+    model = NeuralSkiing(folder, tokenizer, threads=threads, seed=seed)
+    metrics, strips = _evaluate(model, Path(data_dir) / "heldout", teacher_forced, rollouts, horizon, seed)
+    result = {"checkpoint": model.identity, "data": str(data_dir), **metrics}
+    if report is not None:
+        write_report(Path(report), result, strips)
+        result["report"] = str(report)
+    return result
+
+
+def summary_lines(result: dict) -> list[str]:
+    """The headline figures, one per line, for a person."""
+    def db(v) -> str:
+        return "n/a" if v is None else f"{v:.2f} dB"
+
+    def pct(v) -> str:
+        return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    checkpoint = result.get("checkpoint")
+    name = ", ".join(checkpoint) if isinstance(checkpoint, list) else checkpoint
+    return [
+        f"{name} on {result.get('data')} (held-out episodes)",
+        f"  teacher-forced next frame: PSNR {db(result['teacher_forced_psnr_db'])}, "
+        f"token accuracy {pct(result['token_accuracy'])} over {result['teacher_forced_frames']} frames",
+        f"  open loop ({result['rollouts']} rollouts of {result['rollout_horizon']} steps): "
+        f"PSNR {db(result['rollout_psnr_db_15'])} at 15 steps, {db(result['rollout_psnr_db_60'])} at 60",
+        f"  skier persistence: {pct(result['skier_persistence'])}",
+        f"  one step: {result['step_ms_p50']} ms (median)",
+    ]
+
+
+def headline(result: dict) -> str:
+    return "\n".join(summary_lines(result))
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+def write_report(folder: Path, result: dict, strips: list[dict]) -> None:
+    """rollout_strips.png (ALE, neural, differences at a few horizons) and psnr_by_horizon.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cols = max([len(s["horizons"]) for s in strips] + [1])
+    rows = max(1, 3 * len(strips))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 2.0 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for n, strip in enumerate(strips):
+        for c, (k, real, neural) in enumerate(zip(strip["horizons"], strip["real"], strip["neural"])):
+            images = (to_rgb(real), to_rgb(neural), difference_image(neural, real))
+            for r, (image, label) in enumerate(zip(images, ("ALE", "neural", "differ"))):
+                ax = axes[3 * n + r, c]
+                ax.imshow(image, interpolation="nearest")
+                ax.set_title(f"{label} +{k}" + (f"\n{strip['episode']}@{strip['start']}" if r == c == 0 else ""),
+                             fontsize=7)
+    fig.suptitle("open-loop rollouts under the episodes' own actions", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(folder / "rollout_strips.png", dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    curve = result["psnr_by_horizon"]
+    ax.plot(np.arange(1, len(curve) + 1), curve, label="open-loop rollout")
+    ax.axhline(result["teacher_forced_psnr_db"], color="k", linestyle="--", label="teacher-forced next frame")
+    for k in (15, 60):
+        if k <= len(curve):
+            ax.axvline(k, color="grey", linewidth=0.5)
+    ax.set_xlabel("steps ahead")
+    ax.set_ylabel(f"PSNR (dB, capped at {PSNR_CAP_DB:g})")
+    ax.set_title(f"PSNR over the horizon ({result['rollouts']} rollouts)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(folder / "psnr_by_horizon.png", dpi=90)
+    plt.close(fig)

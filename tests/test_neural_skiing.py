@@ -1,0 +1,126 @@
+"""Neural Skiing on a tiny stack: the runtime against torch, the bounded cache, the gymnasium
+env, the app session (neural and compare, with re-sync), the bench and the CLI's errors."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("ale_py")
+
+import gymnasium as gym  # noqa: E402
+import pygame  # noqa: E402
+
+from neuralplay.app.skiing import SkiingSession  # noqa: E402
+from neuralplay.games.skiing import DIFF_COLOUR, difference_image, psnr_db  # noqa: E402
+from neuralplay.errors import UserError  # noqa: E402
+from neuralplay.runtime.skiing import NeuralSkiing, Sampling, load_starts  # noqa: E402
+from tests.test_cli import neuralplay, one_line_error  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def neural(tiny_skiing):
+    return NeuralSkiing(tiny_skiing.dynamics, tiny_skiing.tokenizer, seed=0)
+
+
+def test_onnx_step_matches_torch_and_the_cache_stays_bounded(tiny_skiing, neural):
+    start = load_starts(tiny_skiing.dynamics)[0]
+    neural.reset(start.frames, start.actions_into_frames())
+    model = tiny_skiing.model
+    tokens = torch.from_numpy(neural.tokenizer.encode(start.frames).reshape(len(start.frames), -1))
+    led = torch.tensor([[model.cfg.n_actions, *start.actions_into_frames()]])
+    with torch.no_grad():
+        cache = model.prefill(tokens[None], led)
+        logits, _ = model.step(tokens[-1:], torch.tensor([1]), cache)
+    np.testing.assert_allclose(neural.cache, cache.numpy(), atol=1e-4)
+    onnx_logits, _ = neural._run(tokens[-1].numpy(), np.array([1]))
+    np.testing.assert_allclose(onnx_logits, logits[0].numpy(), atol=1e-4)
+    shape = neural.cache.shape
+    for action in [0, 1, 2] * 5:
+        frame = neural.step(action)
+    assert frame.shape == (105, 80) and frame.dtype == np.uint8 and frame.max() < 10
+    assert neural.cache.shape == shape  # context - 1 frames, however long it runs
+
+
+def test_maskgit_is_seeded_and_fills_every_token(tiny_skiing):
+    def run(seed):
+        model = NeuralSkiing(tiny_skiing.dynamics, tiny_skiing.tokenizer, seed=seed,
+                             sampling=Sampling(steps=3, temperature=1.0))
+        start = load_starts(tiny_skiing.dynamics)[1]
+        model.reset(start.frames[-1:])  # one frame: padded to the context
+        return np.stack([model.step(a) for a in (0, 2, 1)]), model.tokens
+    frames, tokens = run(3)
+    assert np.array_equal(frames, run(3)[0])
+    assert (tokens < 32).all()  # no mask token left
+
+
+def test_dynamics_of_another_tokenizer_is_refused(tiny_skiing, tmp_path):
+    import shutil
+
+    other = tmp_path / "dynamics"
+    shutil.copytree(tiny_skiing.dynamics, other)
+    meta_path = other / "skiing_dynamics_step.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "tokenizer": ["skiing_tokenizer_encoder@000000000000"]}))
+    with pytest.raises(UserError, match="trained on tokenizer"):
+        NeuralSkiing(other, tiny_skiing.tokenizer)
+
+
+def test_env_has_ale_spaces_and_starts_from_given_frames(tiny_skiing):
+    import ale_py
+
+    gym.register_envs(ale_py)
+    ale = gym.make("ALE/Skiing-v5", repeat_action_probability=0.0)
+    env = gym.make("neuralplay/NeuralSkiing-v0", checkpoint=str(tiny_skiing.dynamics),
+                   tokenizer=str(tiny_skiing.tokenizer), render_mode="rgb_array")
+    assert env.observation_space == ale.observation_space and env.action_space == ale.action_space
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    frames = [ale.reset(seed=0)[0]] + [ale.step(a)[0] for a in (1, 1)]
+    obs, _ = env.reset(options={"frames": np.stack(frames), "actions": [1, 1]})
+    assert np.array_equal(obs[::2, ::2], frames[-1][::2, ::2])  # the given frame, at the model's resolution
+    obs, reward, terminated, truncated, _ = env.step(2)
+    assert env.observation_space.contains(obs) and reward == -3.0 and not terminated
+    assert env.render().shape == (210, 160, 3)
+
+
+@pytest.mark.parametrize("engine", ["neural", "compare"])
+def test_session_plays_and_compare_resyncs(tiny_skiing, neural, engine):
+    starts = load_starts(tiny_skiing.dynamics)
+    session = SkiingSession(engine, 0, pygame, neural, starts, autopilot=True)
+    for _ in range(30):
+        session.update(1 / 15, [], set())
+    assert session.steps == 30
+    panes = session.panes()
+    assert [p.title for p in panes] == (["Neural"] if engine == "neural" else ["Real", "Neural"])
+    assert panes[-1].image.shape == (210, 160, 3)
+    if engine == "compare":
+        assert panes[-1].preview.shape == (210, 160, 3) and "PSNR" in panes[-1].lines[0]
+        assert session.resync()
+        assert np.array_equal(session.neural, session.recent[-1])  # the model now shows ALE's frame
+
+
+def test_psnr_and_difference_image():
+    a = np.zeros((105, 80), np.uint8)
+    b = a.copy()
+    b[10, 10] = 7
+    assert psnr_db(a, a) == 60.0 and psnr_db(a, b) < 60.0
+    diff = difference_image(b, a)
+    assert tuple(diff[10, 10]) == tuple(DIFF_COLOUR) and tuple(diff[0, 0]) != tuple(DIFF_COLOUR)
+
+
+def test_bench_and_play_from_the_command_line(tiny_skiing):
+    folders = ["--checkpoint", str(tiny_skiing.dynamics), "--tokenizer", str(tiny_skiing.tokenizer)]
+    result = neuralplay("bench", "skiing", "--json", "--steps", "40", *folders)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    for key in ("neural_steps_per_s", "real_steps_per_s", "neural_ms_p50", "neural_ms_p99", "startup_s",
+                "threads", "rss_mb_start", "rss_mb_end"):
+        assert facts[key] > 0, key
+    result = neuralplay("play", "skiing", "--compare", "--autopilot", "--max-steps", "10", "--speed", "8", *folders)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_skiing_checkpoint_is_one_line(tmp_path):
+    one_line_error(neuralplay("play", "skiing", "--checkpoint", str(tmp_path)), "not found",
+                   "neuralplay export skiing-dynamics")
