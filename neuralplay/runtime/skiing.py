@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -141,23 +142,30 @@ class NeuralSkiing:
         return logits[0], new
 
     def sample_tokens(self, action: np.ndarray) -> np.ndarray:
-        """MaskGIT: start all masked; each pass fills the masked tokens and masks again the
-        least confident of them, fewer each pass (cosine schedule), none after the last."""
-        tokens = np.full(self.n_tokens, self.mask_id, np.int64)
-        masked = np.ones(self.n_tokens, bool)
-        for still_masked in maskgit_schedule(self.n_tokens, self.sampling.steps):
-            logits, _ = self._run(tokens, action)
-            log_probs = logits - logits.max(axis=1, keepdims=True)
-            log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
-            if self.sampling.temperature > 0:
-                gumbel = -np.log(-np.log(self.rng.uniform(1e-9, 1 - 1e-9, log_probs.shape)))
-                choice = (log_probs / self.sampling.temperature + gumbel).argmax(axis=1)
-            else:
-                choice = log_probs.argmax(axis=1)
-            confidence = np.where(masked, log_probs[np.arange(self.n_tokens), choice], np.inf)
-            tokens = np.where(masked, choice, tokens)
-            masked[:] = False
-            if still_masked:
-                least = np.argsort(confidence, kind="stable")[:still_masked]
-                tokens[least], masked[least] = self.mask_id, True
-        return tokens
+        return maskgit(lambda tokens: self._run(tokens, action)[0], self.n_tokens, self.mask_id,
+                       self.sampling, self.rng)
+
+
+def maskgit(logits_of: Callable[[np.ndarray], np.ndarray], n_tokens: int, mask_id: int, sampling: Sampling,
+            rng: np.random.Generator) -> np.ndarray:
+    """MaskGIT: start all masked; each pass fills the masked tokens from `logits_of(tokens)`
+    (n_tokens, codebook) and masks again the least confident of them, fewer each pass
+    (cosine schedule), none after the last."""
+    tokens = np.full(n_tokens, mask_id, np.int64)
+    masked = np.ones(n_tokens, bool)
+    for still_masked in maskgit_schedule(n_tokens, sampling.steps):
+        logits = logits_of(tokens)
+        log_probs = logits - logits.max(axis=1, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+        if sampling.temperature > 0:
+            gumbel = -np.log(-np.log(rng.uniform(1e-9, 1 - 1e-9, log_probs.shape)))
+            choice = (log_probs / sampling.temperature + gumbel).argmax(axis=1)
+        else:
+            choice = log_probs.argmax(axis=1)
+        confidence = np.where(masked, log_probs[np.arange(n_tokens), choice], np.inf)
+        tokens = np.where(masked, choice, tokens)
+        masked[:] = False
+        if still_masked:
+            least = np.argsort(confidence, kind="stable")[:still_masked]
+            tokens[least], masked[least] = mask_id, True
+    return tokens

@@ -16,6 +16,7 @@ import torch
 
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.training import run_state
+from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_data import load_episode
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
@@ -29,6 +30,7 @@ class DynamicsTrainConfig:
     steps: int = 6000
     batch_size: int = 16
     lr: float = 5e-4
+    warmup: int = 200
     eval_every: int = 500
     ckpt_every: int = 250
     max_minutes: float | None = None
@@ -72,6 +74,36 @@ def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
     return torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long)
 
 
+@torch.no_grad()
+def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, horizon: int = 8,
+                  maskgit_steps: int = 3) -> np.ndarray:
+    """Open loop from `context - 1` frames of a tokenized episode under its own actions, as
+    the runtime plays it: an RGB image, the episode's frames (through the tokenizer) above the
+    model's, `horizon` frames side by side."""
+    from neuralplay.games.skiing import to_rgb
+    from neuralplay.runtime.skiing import Sampling, maskgit
+
+    cfg = model.cfg
+    past = cfg.context - 1
+    start = max(1, min(start, len(episode["tokens"]) - past - horizon))
+    ep_tokens, ep_actions = torch.from_numpy(episode["tokens"]).long(), torch.from_numpy(episode["actions"]).long()
+    cache = model.prefill(ep_tokens[None, start:start + past], ep_actions[None, start - 1:start + past - 1])
+    predicted = []
+    for t in range(start + past, start + past + horizon):
+        action = ep_actions[t - 1:t]
+
+        def logits_of(tokens: np.ndarray) -> np.ndarray:
+            return model.step(torch.from_numpy(tokens)[None], action, cache)[0][0].numpy()
+
+        tokens = maskgit(logits_of, cfg.tokens, cfg.mask_id, Sampling(steps=maskgit_steps), np.random.default_rng(0))
+        _, new = model.step(torch.from_numpy(tokens)[None], action, cache)
+        cache = model.append(cache, new)
+        predicted.append(tokens)
+    true = episode["tokens"][start + past:start + past + horizon]
+    rows = [tokenizer.decode(np.stack(t).reshape(horizon, *cfg.grid)) for t in (true, predicted)]
+    return np.concatenate([np.concatenate(list(to_rgb(r)), axis=1) for r in rows], axis=0)
+
+
 def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
     cfg = run_state.config(run_dir, HOW_TO_TRAIN)
     model_cfg = dict(cfg["model"], grid=tuple(cfg["model"]["grid"]))
@@ -101,15 +133,30 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
-    start = time.time()
     metrics: dict = {}
     heldout = sample_clips(heldout_eps, 256, cfg.model.context, cfg.model.n_actions, np.random.default_rng(1))
     bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-dynamics", disable=not show_progress)
+    pace = Pace(cfg, run_dir, parts, bar)
+
+    def evaluate(step: int) -> dict:
+        model.eval()
+        with torch.no_grad():
+            h_loss, h_acc = model.loss(*heldout, torch.Generator().manual_seed(0))
+        episode = max(heldout_eps, key=lambda e: len(e["tokens"]))
+        writer.add_image("rollout (tokenized ALE above, neural below)",
+                         rollout_strip(model, tokenizer, episode, start=len(episode["tokens"]) // 2), step,
+                         dataformats="HWC")
+        model.train()
+        metrics = {"heldout_loss": h_loss.item(), "heldout_masked_token_accuracy": h_acc.item()}
+        for key, value in metrics.items():
+            writer.add_scalar(f"heldout/{key}", value, step)
+        bar.write(f"step {step}: {json.dumps(metrics)}")
+        return metrics
+
     while step < cfg.steps:
         tokens, actions = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
-        lr = cfg.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
         for group in opt.param_groups:
-            group["lr"] = float(lr)
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         loss, accuracy = model.loss(tokens, actions, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -120,20 +167,9 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         if step % 50 == 0:
             writer.add_scalar("loss/masked_tokens", loss.item(), step)
             writer.add_scalar("train/masked_token_accuracy", accuracy.item(), step)
-        out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
-        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
-            run_state.save(run_dir, parts, step, cfg)
-        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
-            model.eval()
-            with torch.no_grad():
-                h_loss, h_acc = model.loss(*heldout, torch.Generator().manual_seed(0))
-            model.train()
-            metrics = {"heldout_loss": h_loss.item(), "heldout_masked_token_accuracy": h_acc.item()}
-            for key, value in metrics.items():
-                writer.add_scalar(f"heldout/{key}", value, step)
-            bar.write(f"step {step}: {json.dumps(metrics)}")
-            (run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
-        if out_of_time:
+        evaluated, stop = pace.after_step(step, evaluate)
+        metrics = evaluated or metrics
+        if stop:
             break
     bar.close()
     writer.close()

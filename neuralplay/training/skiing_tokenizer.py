@@ -15,6 +15,7 @@ from neuralplay.runtime.skiing_tokenizer import (
     DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME,
 )
 from neuralplay.training import run_state
+from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_data import load_frames
 
 
@@ -25,6 +26,7 @@ class TokenizerTrainConfig:
     steps: int = 4000
     batch_size: int = 32
     lr: float = 1e-3
+    warmup: int = 100
     eval_every: int = 500
     ckpt_every: int = 250
     max_minutes: float | None = None
@@ -91,14 +93,31 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
-    start = time.time()
     metrics: dict = {}
     bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-tokenizer", disable=not show_progress)
+    pace = Pace(cfg, run_dir, parts, bar)
+
+    def evaluate(step: int) -> dict:
+        metrics = evaluate_torch(model, heldout)
+        for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",
+                    "codebook_perplexity"):
+            if metrics[key] is not None:
+                writer.add_scalar(f"heldout/{key}", metrics[key], step)
+        with torch.no_grad():
+            model.eval()
+            logits, _, _ = model(torch.from_numpy(heldout[:4]))
+            model.train()
+        pairs = [np.concatenate([to_rgb(t), to_rgb(p)], axis=1)
+                 for t, p in zip(heldout[:4], logits.argmax(1).numpy())]
+        writer.add_image("reconstructions (true | decoded)", np.concatenate(pairs, axis=0), step,
+                         dataformats="HWC")
+        bar.write(f"step {step}: {json.dumps(metrics)}")
+        return metrics
+
     while step < cfg.steps:
         batch = torch.from_numpy(frames[rng.integers(0, len(frames), cfg.batch_size)])
-        lr = cfg.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
         for group in opt.param_groups:
-            group["lr"] = float(lr)
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         _, _, loss = model(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -107,27 +126,9 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
         bar.update(1)
         if step % 50 == 0:
             writer.add_scalar("loss", loss.item(), step)
-        out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
-        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
-            run_state.save(run_dir, parts, step, cfg)
-        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
-            metrics = evaluate_torch(model, heldout)
-            for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",
-                        "codebook_perplexity"):
-                if metrics[key] is not None:
-                    writer.add_scalar(f"heldout/{key}", metrics[key], step)
-            with torch.no_grad():
-                model.eval()
-                logits, _, _ = model(torch.from_numpy(heldout[:4]))
-                model.train()
-            pairs = [np.concatenate([to_rgb(t), to_rgb(p)], axis=1)
-                     for t, p in zip(heldout[:4], logits.argmax(1).numpy())]
-            writer.add_image("reconstructions (true | decoded)", np.concatenate(pairs, axis=0), step,
-                             dataformats="HWC")
-            bar.write(f"step {step}: {json.dumps(metrics)}")
-            (run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
-        if out_of_time:
-            bar.write(f"stopping after {cfg.max_minutes} minutes at step {step}; --resume continues")
+        evaluated, stop = pace.after_step(step, evaluate)
+        metrics = evaluated or metrics
+        if stop:
             break
     bar.close()
     writer.close()

@@ -8,7 +8,6 @@ the models, optimisers, step and config; TensorBoard logs go to the run folder.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from neuralplay.models.tetris_gan import (
     Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
 )
 from neuralplay.training import run_state, tetris_data
+from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predict_all
 
 
@@ -86,10 +86,7 @@ def example_weights(data: tetris_data.Transitions, balance: bool) -> torch.Tenso
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return float(cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + np.cos(np.pi * progress)))
+    return cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_min)
 
 
 HOW_TO_TRAIN = "train one with `neuralplay train tetris`"
@@ -158,9 +155,18 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
-    start = time.time()
     metrics: dict = {}
     bar = tqdm(total=cfg.steps, initial=step, desc="train tetris", disable=not show_progress)
+    pace = Pace(cfg, run_dir, parts, bar)
+
+    def evaluate(step: int) -> dict:
+        metrics = log_eval(writer, gen, test_set, step, cfg)
+        summary = {k: metrics[k] for k in ("board_accuracy_nonspawn", "spawn_validity",
+                                           "spawn_diversity", "closed_loop_rule_consistency")}
+        bar.write(f"step {step}: {json.dumps(summary)} "
+                  f"by event {json.dumps(metrics['board_accuracy_nonspawn_by_event'])}")
+        return metrics
+
     while step < cfg.steps:
         idx = torch.multinomial(sampling, cfg.batch_size, replacement=True, generator=rng)
         x, e, y = X[idx], E[idx], Y[idx]
@@ -196,18 +202,9 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
             writer.add_scalar("loss/discriminator", loss_d.item(), step)
             writer.add_scalar("lr", learning_rate(cfg, step), step)
             bar.set_postfix(rec=f"{loss_rec.item():.5f}")
-        out_of_time = cfg.max_minutes is not None and time.time() - start > cfg.max_minutes * 60
-        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
-            run_state.save(run_dir, parts, step, cfg)
-        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
-            metrics = log_eval(writer, gen, test_set, step, cfg)
-            summary = {k: metrics[k] for k in ("board_accuracy_nonspawn", "spawn_validity",
-                                               "spawn_diversity", "closed_loop_rule_consistency")}
-            bar.write(f"step {step}: {json.dumps(summary)} "
-                      f"by event {json.dumps(metrics['board_accuracy_nonspawn_by_event'])}")
-            (run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
-        if out_of_time:
-            bar.write(f"stopping after {cfg.max_minutes} minutes at step {step}; --resume continues")
+        evaluated, stop = pace.after_step(step, evaluate)
+        metrics = evaluated or metrics
+        if stop:
             break
     bar.close()
     writer.close()

@@ -1,0 +1,44 @@
+"""What every training loop does around its own step: the learning-rate schedule, and after
+each step the checkpoint, the evaluation and the time limit. One way for every model."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+from neuralplay.training import run_state
+
+
+def cosine_lr(step: int, steps: int, peak: float, warmup: int, floor: float = 0.0) -> float:
+    """Linear warm-up to `peak` over `warmup` steps, then a cosine down to `floor` at `steps`."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+class Pace:
+    """When to checkpoint, evaluate and stop. `cfg` has steps, ckpt_every, eval_every and
+    max_minutes (None: no time limit)."""
+
+    def __init__(self, cfg, run_dir: Path, parts: dict, bar):
+        self.cfg, self.run_dir, self.parts, self.bar = cfg, run_dir, parts, bar
+        self.started = time.time()
+
+    def after_step(self, step: int, evaluate: Callable[[int], dict]) -> tuple[dict | None, bool]:
+        """Checkpoint and evaluate when due (always at the last step or when time is up);
+        returns the evaluation's metrics (None if it did not run) and whether to stop."""
+        cfg = self.cfg
+        out_of_time = cfg.max_minutes is not None and time.time() - self.started > cfg.max_minutes * 60
+        last = step >= cfg.steps or out_of_time
+        if step % cfg.ckpt_every == 0 or last:
+            run_state.save(self.run_dir, self.parts, step, cfg)
+        metrics = None
+        if step % cfg.eval_every == 0 or last:
+            metrics = evaluate(step)
+            (self.run_dir / "metrics.json").write_text(json.dumps({"step": step, **metrics}, indent=2))
+        if out_of_time:
+            self.bar.write(f"stopping after {cfg.max_minutes} minutes at step {step}; --resume continues")
+        return metrics, out_of_time
