@@ -260,12 +260,12 @@ def cmd_eval(args) -> int:
         return 0
     if args.game == "skiing":
         from neuralplay.training.skiing_dynamics_eval import evaluate_checkpoint as evaluate_dynamics
+        from neuralplay.training.skiing_dynamics_eval import headline as dynamics_headline
 
         data = Path(args.data) if args.data else default_data("skiing")
         result = evaluate_dynamics(args.checkpoint, args.tokenizer, data, threads=args.threads,
                                    report=Path(args.report) if args.report else None)
-        print(json.dumps(result, indent=2) if args.json else
-              "\n".join(f"{k}: {v}" for k, v in result.items() if k != "psnr_by_horizon"))
+        print(json.dumps(result, indent=2) if args.json else dynamics_headline(result))
         return 0
     from neuralplay.training.tetris_eval import evaluate_checkpoint, headline
 

@@ -119,6 +119,12 @@ def test_bench_and_play_from_the_command_line(tiny_skiing):
         assert facts[key] > 0, key
     result = neuralplay("play", "skiing", "--compare", "--autopilot", "--max-steps", "10", "--speed", "8", *folders)
     assert result.returncode == 0, result.stderr
+    result = neuralplay("eval", "skiing", "--json", "--data", str(tiny_skiing.data), *folders)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    for key in ("teacher_forced_psnr_db", "rollout_psnr_db_15", "rollout_psnr_db_60", "skier_persistence",
+                "token_accuracy"):
+        assert key in facts
 
 
 def test_missing_skiing_checkpoint_is_one_line(tmp_path):

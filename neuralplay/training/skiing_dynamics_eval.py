@@ -249,10 +249,8 @@ def summary_lines(result: dict) -> list[str]:
     def pct(v) -> str:
         return "n/a" if v is None else f"{100 * v:.2f}%"
 
-    checkpoint = result.get("checkpoint")
-    name = ", ".join(checkpoint) if isinstance(checkpoint, list) else checkpoint
     return [
-        f"{name} on {result.get('data')} (held-out episodes)",
+        f"{result.get('checkpoint')} on {result.get('data')} (held-out episodes)",
         f"  teacher-forced next frame: PSNR {db(result['teacher_forced_psnr_db'])}, "
         f"token accuracy {pct(result['token_accuracy'])} over {result['teacher_forced_frames']} frames",
         f"  open loop ({result['rollouts']} rollouts of {result['rollout_horizon']} steps): "
@@ -263,6 +261,7 @@ def summary_lines(result: dict) -> list[str]:
 
 
 def headline(result: dict) -> str:
+    """The headline figures, one per line, for a person."""
     return "\n".join(summary_lines(result))
 
 
