@@ -178,8 +178,8 @@ class STTransformer(nn.Module):
         keys/values (layers, 2, B*N, heads, 1, dh), for `append` once the frame is final."""
         x = self.embed(tokens, action)
         new = []
-        for block, (k, v) in zip(self.blocks, cache.unbind(0)):
-            x, k_new, v_new = block.step(x, k, v)
+        for i, block in enumerate(self.blocks):
+            x, k_new, v_new = block.step(x, cache[i, 0], cache[i, 1])
             new.append(torch.stack([k_new, v_new]))
         return self.head(self.norm(x)), torch.stack(new)
 
