@@ -25,9 +25,10 @@ def one_line_error(result, *words):
         assert w in lines[0]
 
 
-def test_autopilot_plays_neural_tetris_without_torch():
+@pytest.mark.parametrize("game", ["tetris", "skiing"])
+def test_autopilot_plays_the_neural_game_without_torch(game):
     code = ("import sys; from neuralplay.cli import main; "
-            "rc = main(['play', 'tetris', '--autopilot', '--max-steps', '30', '--speed', '40']); "
+            f"rc = main(['play', '{game}', '--autopilot', '--max-steps', '30', '--speed', '40']); "
             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)

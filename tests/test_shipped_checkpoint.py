@@ -1,4 +1,4 @@
-"""The shipped Tetris checkpoint: present, intact, described, and playable by the runtime."""
+"""The shipped checkpoints (Tetris; the Skiing tokenizer and dynamics): present, intact, described, and playable by the runtime."""
 from neuralplay.games.tetris import TetrisGame
 from neuralplay.runtime.checkpoint import load_checkpoint
 from neuralplay.runtime.tetris import DEFAULT_CHECKPOINT, GAME, MODEL_KIND, NeuralTetris
@@ -21,3 +21,21 @@ def test_shipped_model_plays_a_piece_down():
     for _ in range(5):
         board = model.step(0)  # gravity
     assert board.shape == (2, 22, 10) and board[1].sum() > 0
+
+
+def test_shipped_skiing_models_are_intact_and_play():
+    import numpy as np
+
+    from neuralplay.runtime.skiing import NeuralSkiing, load_starts
+
+    model = NeuralSkiing(None, None, seed=0)  # the shipped graphs, hashes and tokenizer checked
+    metrics = model.step_ckpt.meta["metrics"]
+    for key in ("teacher_forced_psnr_db", "rollout_psnr_db_15", "rollout_psnr_db_60", "skier_persistence",
+                "token_accuracy"):
+        assert metrics[key] is not None, key
+    assert model.tokenizer.encoder_ckpt.meta["metrics"]["tokens_per_frame"] <= 160
+    start = load_starts(None)[0]
+    frame = model.reset(start.frames, start.actions_into_frames())
+    for action in (0, 1, 2):
+        frame = model.step(action)
+    assert frame.shape == (105, 80) and frame.dtype == np.uint8
