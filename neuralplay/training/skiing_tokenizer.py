@@ -35,10 +35,22 @@ class TokenizerTrainConfig:
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
 
 
+def error_shares(pred: np.ndarray, true: np.ndarray, rows_per_band: int) -> dict:
+    """Where the squared error of the RGB renderings lies: its share in each band of rows (a
+    row of tokens), and on pixels that are snow in the true frame (something painted there)."""
+    err = ((PALETTE[pred].astype(np.float64) - PALETTE[true]) ** 2).sum(axis=-1)
+    total = err.sum() or 1.0
+    by_row = err.sum(axis=(0, 2))
+    bands = [float(by_row[r:r + rows_per_band].sum() / total) for r in range(0, len(by_row), rows_per_band)]
+    return {"error_share_by_token_row": [round(b, 4) for b in bands],
+            "error_share_on_snow": round(float(err[true == 0].sum() / total), 4)}
+
+
 def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarray, codebook_size: int) -> dict:
     skier = true == SKIER
     counts = np.bincount(tokens.ravel(), minlength=codebook_size).astype(float)
     p = counts[counts > 0] / counts.sum()
+    rows_per_token = -(-true.shape[1] // tokens.shape[1])
     return {
         "psnr_db": psnr_db(pred, true),
         "palette_pixel_accuracy": float((pred == true).mean()),
@@ -47,6 +59,7 @@ def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarra
         "codebook_perplexity": float(np.exp(-(p * np.log(p)).sum())),
         "tokens_per_frame": int(np.prod(tokens.shape[1:])),
         "resolution": list(FRAME),
+        **error_shares(pred, true, rows_per_token),
     }
 
 
