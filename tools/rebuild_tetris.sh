@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
-steps=${STEPS:-13000}
+steps=${STEPS:-37000}
 start=$(date +%s)
 neuralplay collect tetris --out "$work/data" --seed 0
 neuralplay train tetris --data "$work/data" --run "$work/run" --steps "$steps" --eval-every 3000 --threads 2
