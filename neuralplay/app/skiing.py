@@ -99,7 +99,7 @@ class SkiingSession:
         if self.model is not None:
             self.neural = self.model.step(action)
             if self.game is None:
-                reward = float(self.model.step_ckpt.meta.get("reward_per_step", 0.0))
+                reward = self.model.reward_per_step
         if self.engine == "compare":
             self.psnr.append(psnr_db(self.neural, downsample(self.real)))
         self.score += reward

@@ -144,6 +144,10 @@ class VQVAE(nn.Module):
         """Token indices (B, 14, 10) -> palette logits (B, C, 105, 80)."""
         return self.decoder(self.codebook.lookup(tokens))[:, :, :FRAME[0]]
 
+    def decode_indices(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token indices (B, 14, 10) -> palette indices (B, 105, 80) uint8, as played."""
+        return self.decode(tokens).argmax(dim=1).to(torch.uint8)
+
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (palette logits (B, C, 105, 80), token indices, loss)."""
         z = self.encoder(one_hot_frames(frames, self.cfg.n_colours))

@@ -103,6 +103,11 @@ class NeuralSkiing:
         self.frame = np.zeros((1, 1), np.uint8)
 
     @property
+    def reward_per_step(self) -> float:
+        """ALE's time penalty per step, as the training data had it (from the metadata)."""
+        return float(self.step_ckpt.meta.get("reward_per_step", 0.0))
+
+    @property
     def identity(self) -> str:
         """The step graph's and the tokenizer's ids, for logs and recordings."""
         return " + ".join([self.step_ckpt.identity, *self.tokenizer.identity])
@@ -125,7 +130,6 @@ class NeuralSkiing:
         self.tokens, self.frame = tokens[-1], frames[-1]
         return self.frame
 
-    sync = reset
 
     def step(self, action: int) -> np.ndarray:
         if self.cache is None:

@@ -28,7 +28,6 @@ class NeuralSkiingEnv(gym.Env):
         sampling = Sampling(steps=maskgit_steps) if maskgit_steps else None
         self.model = NeuralSkiing(checkpoint, tokenizer, threads=threads, sampling=sampling)
         self.starts = load_starts(checkpoint)
-        self.reward = float(self.model.step_ckpt.meta.get("reward_per_step", 0.0))
         self.obs = np.zeros((*NATIVE, 3), np.uint8)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -45,7 +44,7 @@ class NeuralSkiingEnv(gym.Env):
 
     def step(self, action):
         self.obs = to_rgb(upsample(self.model.step(int(action))))
-        return self.obs.copy(), self.reward, False, False, {}
+        return self.obs.copy(), self.model.reward_per_step, False, False, {}
 
     def render(self):
         return self.obs.copy() if self.render_mode == "rgb_array" else None

@@ -17,6 +17,7 @@ import torch
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
+from neuralplay.training.skiing_tokenizer import GraphOf
 from neuralplay.training.skiing_data import load_episode
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
@@ -176,24 +177,6 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     return {"step": step, **metrics}
 
 
-class _Prefill(torch.nn.Module):
-    def __init__(self, model: STTransformer):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.model.prefill(tokens, actions)
-
-
-class _Step(torch.nn.Module):
-    def __init__(self, model: STTransformer):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor, action: torch.Tensor, cache: torch.Tensor):
-        return self.model.step(tokens, action, cache)
-
-
 def export_graphs(model: STTransformer, out_dir: Path, meta: dict) -> list[Path]:
     """The prefill and step graphs (batch 1, a cache of context - 1 frames) with metadata."""
     from neuralplay.runtime.checkpoint import write_metadata
@@ -208,9 +191,9 @@ def export_graphs(model: STTransformer, out_dir: Path, meta: dict) -> list[Path]
     prefill_path, step_path = out_dir / f"{PREFILL_NAME}.onnx", out_dir / f"{STEP_NAME}.onnx"
     with torch.no_grad():
         cache = model.prefill(tokens, actions)
-        torch.onnx.export(_Prefill(model), (tokens, actions), str(prefill_path), dynamo=False,
+        torch.onnx.export(GraphOf(model, "prefill"), (tokens, actions), str(prefill_path), dynamo=False,
                           opset_version=17, input_names=["tokens", "actions"], output_names=["cache"])
-        torch.onnx.export(_Step(model), (tokens[:, 0], actions[:, 0], cache), str(step_path), dynamo=False,
+        torch.onnx.export(GraphOf(model, "step"), (tokens[:, 0], actions[:, 0], cache), str(step_path), dynamo=False,
                           opset_version=17, input_names=["tokens", "action", "cache"],
                           output_names=["logits", "new"])
     cache_shape = list(cache.shape)

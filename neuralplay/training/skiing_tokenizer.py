@@ -148,22 +148,15 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     return {"step": step, **metrics}
 
 
-class _Encoder(torch.nn.Module):
-    def __init__(self, model: VQVAE):
+class GraphOf(torch.nn.Module):
+    """One method of a model as a module's forward, which is what torch.onnx.export takes."""
+
+    def __init__(self, model: torch.nn.Module, method: str):
         super().__init__()
-        self.model = model
+        self.model, self.method = model, method
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.model.encode(frames)
-
-
-class _Decoder(torch.nn.Module):
-    def __init__(self, model: VQVAE):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(tokens).argmax(dim=1).to(torch.uint8)
+    def forward(self, *inputs: torch.Tensor):
+        return getattr(self.model, self.method)(*inputs)
 
 
 def export(run_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
@@ -177,10 +170,10 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
     tokens = model.encode(frames)
     enc_path, dec_path = out_dir / f"{ENCODER_NAME}.onnx", out_dir / f"{DECODER_NAME}.onnx"
     batch = {0: "batch"}
-    torch.onnx.export(_Encoder(model), (frames,), str(enc_path), dynamo=False, opset_version=17,
+    torch.onnx.export(GraphOf(model, "encode"), (frames,), str(enc_path), dynamo=False, opset_version=17,
                       input_names=["frames"], output_names=["tokens"],
                       dynamic_axes={"frames": batch, "tokens": batch})
-    torch.onnx.export(_Decoder(model), (tokens,), str(dec_path), dynamo=False, opset_version=17,
+    torch.onnx.export(GraphOf(model, "decode_indices"), (tokens,), str(dec_path), dynamo=False, opset_version=17,
                       input_names=["tokens"], output_names=["frames"],
                       dynamic_axes={"tokens": batch, "frames": batch})
     common = {"game": GAME, "neuralplay_version": __version__, "config": cfg,
