@@ -14,6 +14,7 @@ from neuralplay.paths import user_data_dir
 PLAYABLE = ("tetris", "skiing")  # play, collect, bench
 TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
+TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
 
 
 class Parser(argparse.ArgumentParser):
@@ -185,15 +186,18 @@ def cmd_train(args) -> int:
     if args.game.startswith("skiing-"):
         return train_skiing(args)
     from neuralplay.models.tetris_gan import TetrisGANConfig
-    from neuralplay.training.tetris_train import TrainConfig, train
+    from neuralplay.training.tetris_train import TrainConfig, source_model_config, train
 
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
     model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model)
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
+    elif args.init_from:  # a warm start takes the size of what it starts from
+        model = TetrisGANConfig(**source_model_config(Path(args.init_from)))
     cfg = TrainConfig(data=str(data), run_dir=str(run_dir), adv_weight=args.adv_weight, max_minutes=args.max_minutes,
-                      threads=args.threads, seed=args.seed, model=model, **schedule_options(args))
+                      threads=args.threads, seed=args.seed, model=model, init_from=args.init_from,
+                      focus_event=args.focus_event, focus_share=args.focus_share, **schedule_options(args))
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
@@ -362,6 +366,12 @@ def build_parser() -> Parser:
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")
     train.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
     train.add_argument("--resume", action="store_true", help="continue the run in --run")
+    train.add_argument("--init-from", metavar="RUN|CHECKPOINT",
+                       help="Tetris: start a new run from a run folder's models or an exported checkpoint's "
+                            "generator (e.g. the shipped `tetris`); the model size comes from it")
+    train.add_argument("--focus-event", choices=TETRIS_EVENTS,
+                       help="Tetris: an event that gets --focus-share of every batch")
+    train.add_argument("--focus-share", type=float, default=0.0, help="Tetris: share of each batch for --focus-event")
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)

@@ -99,3 +99,10 @@ def test_bench_reports_every_key():
     facts = json.loads(result.stdout)
     for key in ("neural_steps_per_s", "real_steps_per_s", "neural_ms_p50", "neural_ms_p99", "startup_s"):
         assert facts[key] > 0, key
+
+
+def test_the_cli_names_the_engine_events():
+    from neuralplay.cli import TETRIS_EVENTS
+    from neuralplay.games.tetris import EVENT_NAMES
+
+    assert list(TETRIS_EVENTS) == EVENT_NAMES

@@ -77,3 +77,51 @@ def test_export_matches_torch_and_the_runtime_plays_it(run_dir, data_dir, tmp_pa
     for event in (1, 2, 3, 0, 5, 0):
         board = model.step(event)
         assert board.shape == (2, 22, 10) and board.dtype == np.uint8 and board.max() <= 1
+
+
+def test_an_exported_generator_reads_back_into_torch_and_warm_starts_a_run(run_dir, data_dir, tmp_path):
+    from neuralplay.training.tetris_export import export, generator_from_checkpoint
+    from neuralplay.training.tetris_train import load_generator, warm_start
+
+    meta_path = export(run_dir, tmp_path / "tiny.onnx", data_dir, closed_loop_steps=50)
+    trained, _ = load_generator(run_dir)
+    recovered, cfg = generator_from_checkpoint(meta_path)
+    assert cfg["model"]["d_model"] == TINY.d_model
+    for name, value in trained.state_dict().items():
+        assert torch.equal(recovered.state_dict()[name], value), name
+
+    fresh, disc = Generator(TINY), Discriminator(TINY)
+    warm_start(fresh, disc, meta_path)  # from the checkpoint: the generator only
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    fresh, disc = Generator(TINY), Discriminator(TINY)
+    warm_start(fresh, disc, run_dir)  # from the run: both models
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+
+
+def test_warm_start_from_a_model_of_another_size_says_so(run_dir):
+    from neuralplay.errors import UserError
+    from neuralplay.training.tetris_train import warm_start
+
+    bigger = TetrisGANConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, disc_d_model=16, disc_layers=1)
+    with pytest.raises(UserError, match="another size"):
+        warm_start(Generator(bigger), Discriminator(bigger), run_dir)
+
+
+def test_focus_gives_an_event_its_share_of_each_batch(data_dir):
+    from neuralplay.errors import UserError
+    from neuralplay.games.tetris import EVENT_NAMES
+    from neuralplay.training.tetris_data import load_training
+    from neuralplay.training.tetris_train import example_weights, transition_kind
+
+    data = load_training(data_dir)
+    hard = (data.event == EVENT_NAMES.index("hard_drop")) & (data.spawn < 0)
+    base = example_weights(data, True).numpy()
+    focused = example_weights(data, True, "hard_drop", 0.4).numpy()
+    assert focused.sum() == pytest.approx(1.0) and base.sum() == pytest.approx(1.0)
+    assert focused[hard].sum() == pytest.approx(0.6 * base[hard].sum() + 0.4)
+    kinds = transition_kind(data.x, data.y, data.spawn)[hard]
+    extra = (focused - 0.6 * base)[hard]
+    for kind in np.unique(kinds):  # the extra share is split equally over moves / locks / clears
+        assert extra[kinds == kind].sum() == pytest.approx(0.4 / len(np.unique(kinds)))
+    with pytest.raises(UserError, match="unknown event"):
+        example_weights(data, True, "jump", 0.4)

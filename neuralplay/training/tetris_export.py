@@ -11,9 +11,9 @@ import torch
 from neuralplay import __version__
 from neuralplay.errors import UserError
 from neuralplay.games.tetris import COLS, EVENT_NAMES, PIECES, ROWS
-from neuralplay.models.tetris_gan import N_PIECES, sample_noise
-from neuralplay.runtime.checkpoint import onnx_session, write_metadata
-from neuralplay.runtime.tetris import GAME, MODEL_KIND
+from neuralplay.models.tetris_gan import N_PIECES, Generator, TetrisGANConfig, sample_noise
+from neuralplay.runtime.checkpoint import load_checkpoint, onnx_session, write_metadata
+from neuralplay.runtime.tetris import DEFAULT_CHECKPOINT, GAME, MODEL_KIND
 from neuralplay.training import tetris_data
 from neuralplay.training.tetris_eval import HEADLINE, evaluate_session
 from neuralplay.training.tetris_train import load_generator
@@ -32,10 +32,9 @@ def export_onnx(gen: torch.nn.Module, out: Path) -> None:
                       dynamic_axes={"board": batch, "event": batch, "noise": batch, "logits": batch})
 
 
-def parity(gen: torch.nn.Module, onnx_path: Path, data: tetris_data.Transitions, n: int = 512) -> float:
-    """Largest |torch - onnxruntime| logit difference on real boards."""
-    session = onnx_session(onnx_path, threads=2)
-    x, e = data.x[:n], data.event[:n]
+def parity(gen: torch.nn.Module, onnx_path: Path, x: np.ndarray, e: np.ndarray, threads: int = 2) -> float:
+    """Largest |torch - onnxruntime| logit difference on boards x (N, 2, 22, 10) under events e."""
+    session = onnx_session(onnx_path, threads=threads)
     noise = sample_noise(len(x), torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = gen(torch.from_numpy(x), torch.from_numpy(e), noise).numpy()
@@ -47,7 +46,7 @@ def export(run_dir: Path, out: Path, data_dir: Path, closed_loop_steps: int = 50
     gen, cfg = load_generator(run_dir)
     export_onnx(gen, out)
     test_play = tetris_data.load(data_dir / "test_play.npz")
-    diff = parity(gen, out, test_play)
+    diff = parity(gen, out, test_play.x[:512], test_play.event[:512])
     if diff > PARITY_TOLERANCE:
         raise UserError(f"ONNX export of {run_dir} disagrees with torch (max logit diff {diff:.2e})")
     metrics = evaluate_session(onnx_session(out, threads=2), data_dir, closed_loop_steps)
@@ -74,3 +73,39 @@ def export(run_dir: Path, out: Path, data_dir: Path, closed_loop_steps: int = 50
     }
     return write_metadata(out, meta)
 
+
+
+def generator_from_checkpoint(checkpoint: str | Path | None, threads: int = 1) -> tuple[Generator, dict]:
+    """The torch generator inside an exported checkpoint (the inverse of `export`), and the
+    training config stored with it: a shipped model can be fine-tuned without its run folder.
+
+    The exporter keeps parameter names, except for the weights it turned into MatMul operands:
+    those are transposed, renamed, and appear in the graph in the order the model runs them,
+    which is also the order of the generator's state dict. A parity check on random boards
+    proves the weights went back where they came from."""
+    import onnx
+    from onnx import numpy_helper
+
+    ckpt = load_checkpoint(checkpoint, GAME, MODEL_KIND, DEFAULT_CHECKPOINT)
+    cfg = ckpt.meta["config"]
+    gen = Generator(TetrisGANConfig(**cfg["model"]))
+    graph = onnx.load(str(ckpt.onnx_path)).graph
+    weights = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    state = gen.state_dict()
+    renamed = [node.input[1] for node in graph.node
+               if node.op_type == "MatMul" and node.input[1] in weights and node.input[1] not in state]
+    missing = [name for name in state if name not in weights]
+    if len(renamed) != len(missing) or any(weights[w].T.shape != state[p].shape for w, p in zip(renamed, missing)):
+        raise UserError(f"{ckpt.onnx_path} does not hold a generator of its stored config: "
+                        "start from a run folder instead (--init-from RUN)")
+    loaded = {name: torch.from_numpy(weights[name].copy()) for name in state if name in weights}
+    loaded.update({p: torch.from_numpy(weights[w].T.copy()) for w, p in zip(renamed, missing)})
+    gen.load_state_dict(loaded)
+    gen.eval()
+    x = np.random.default_rng(0).integers(0, 2, (64, 2, ROWS, COLS), dtype=np.uint8)
+    e = np.arange(64, dtype=np.int64) % len(EVENT_NAMES)
+    diff = parity(gen, ckpt.onnx_path, x, e, threads=threads)
+    if diff > PARITY_TOLERANCE:
+        raise UserError(f"weights read back from {ckpt.onnx_path} disagree with its graph "
+                        f"(max logit diff {diff:.2e}): start from a run folder instead (--init-from RUN)")
+    return gen, cfg

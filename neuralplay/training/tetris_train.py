@@ -8,13 +8,14 @@ the models, optimisers, step and config; TensorBoard logs go to the run folder.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuralplay.errors import UserError
 from neuralplay.games.tetris import EVENT_NAMES
 from neuralplay.models.tetris_gan import (
     Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
@@ -36,6 +37,9 @@ class TrainConfig:
     adv_weight: float = 0.02
     changed_weight: float = 10.0  # loss weight of cells that change, against 1 for the rest
     balance_events: bool = True  # oversample rare events, locks and line clears
+    focus_event: str | None = None  # an event (name) given an extra share of every batch
+    focus_share: float = 0.0  # that share, spread equally over the event's lock / clear / move steps
+    init_from: str | None = None  # a run folder or an exported checkpoint to start the generator from
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 8_000
@@ -74,15 +78,29 @@ def _equal_share(category: np.ndarray) -> np.ndarray:
     return 1.0 / (counts[category] * present)
 
 
-def example_weights(data: tetris_data.Transitions, balance: bool) -> torch.Tensor:
+def example_weights(data: tetris_data.Transitions, balance: bool, focus_event: str | None = None,
+                    focus_share: float = 0.0) -> torch.Tensor:
     """Sampling weights: uniform, or half of the batch with equal shares for spawns and each
-    event type, half with equal shares for each (event, move / lock / lock with clear)."""
-    if not balance:
-        return torch.ones(len(data), dtype=torch.float64)
+    event type, half with equal shares for each (event, move / lock / lock with clear).
+    `focus_share` of the batch then goes to the non-spawn steps of `focus_event`, equally
+    to its moves, locks and clears: more practice for the event that lags."""
     kind = transition_kind(data.x, data.y, data.spawn)
-    by_event = np.where(kind == 3, len(EVENT_NAMES), data.event)
-    by_event_and_kind = np.where(kind == 3, 3 * len(EVENT_NAMES), data.event * 3 + kind)
-    return torch.from_numpy(0.5 * _equal_share(by_event) + 0.5 * _equal_share(by_event_and_kind))
+    if balance:
+        by_event = np.where(kind == 3, len(EVENT_NAMES), data.event)
+        by_event_and_kind = np.where(kind == 3, 3 * len(EVENT_NAMES), data.event * 3 + kind)
+        weights = 0.5 * _equal_share(by_event) + 0.5 * _equal_share(by_event_and_kind)
+    else:
+        weights = np.full(len(data), 1.0 / len(data))
+    if focus_event is not None and focus_share > 0:
+        if focus_event not in EVENT_NAMES:
+            raise UserError(f"unknown event {focus_event!r} to focus on: one of {', '.join(EVENT_NAMES)}")
+        focus = (data.event == EVENT_NAMES.index(focus_event)) & (kind < 3)
+        if not focus.any():
+            raise UserError(f"the training data holds no {focus_event} steps to focus on: collect more data")
+        extra = np.zeros(len(data))
+        extra[focus] = _equal_share(kind[focus])
+        weights = (1 - focus_share) * weights + focus_share * extra
+    return torch.from_numpy(weights)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -98,6 +116,35 @@ def load_generator(run_dir: Path) -> tuple[Generator, dict]:
     gen = Generator(TetrisGANConfig(**cfg["model"]))
     run_state.load(run_dir, {"generator": gen}, HOW_TO_TRAIN)
     return gen.eval(), cfg
+
+
+def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
+    """Start from another run's generator and discriminator (a run folder), or from an
+    exported checkpoint's generator (a fresh discriminator then learns beside it)."""
+    if source_model_config(source) != asdict(gen.cfg):
+        raise UserError(f"{source} holds a model of another size ({source_model_config(source)}): "
+                        "start with its size (the CLI takes it from --init-from) or without --init-from")
+    if is_run(source):
+        run_state.load(source, {"generator": gen, "discriminator": disc}, HOW_TO_TRAIN)
+    else:
+        from neuralplay.training.tetris_export import generator_from_checkpoint
+
+        gen.load_state_dict(generator_from_checkpoint(source)[0].state_dict())
+
+
+def is_run(path: Path) -> bool:
+    return path.is_dir() and (path / run_state.CONFIG).exists()
+
+
+def source_model_config(source: Path) -> dict:
+    """The model config of a run folder or an exported checkpoint (what --init-from names)."""
+    if is_run(source):
+        return run_state.config(source, HOW_TO_TRAIN)["model"]
+    from neuralplay.runtime.checkpoint import load_checkpoint
+    from neuralplay.runtime.tetris import DEFAULT_CHECKPOINT, GAME, MODEL_KIND
+
+    fix = "pass --init-from a run folder or a Tetris checkpoint (.json/.onnx)"
+    return load_checkpoint(source, GAME, MODEL_KIND, DEFAULT_CHECKPOINT, fix).meta["config"]["model"]
 
 
 def board_images(x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -147,9 +194,11 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     test_set = tetris_data.load(data_dir / "test_play.npz")
     X, E = torch.from_numpy(train_set.x), torch.from_numpy(train_set.event)
     Y, S = torch.from_numpy(train_set.y), torch.from_numpy(train_set.spawn)
-    sampling = example_weights(train_set, cfg.balance_events)
+    sampling = example_weights(train_set, cfg.balance_events, cfg.focus_event, cfg.focus_share)
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
+    if cfg.init_from and not resume:
+        warm_start(gen, disc, Path(cfg.init_from))
     opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
