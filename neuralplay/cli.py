@@ -168,8 +168,10 @@ def schedule_options(args) -> dict:
 def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
     if args.game == "skiing-tokenizer":
+        from neuralplay.models.vqvae import VQVAEConfig
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
-        extra = {}
+        given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups}
+        extra = {"model": VQVAEConfig(**{k: v for k, v in given.items() if v is not None})}
     else:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         extra = {"tokenizer": args.tokenizer}
@@ -361,6 +363,10 @@ def build_parser() -> Parser:
     train.add_argument("--batch-size", type=int, help="defaults: Tetris 128, tokenizer 32, dynamics 16")
     train.add_argument("--lr", type=float, help="peak learning rate (defaults: 1e-3, dynamics 5e-4)")
     train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
+    train.add_argument("--codebook-size", type=int, help="skiing-tokenizer: codes per codebook (default 512)")
+    train.add_argument("--codebook-groups", type=int,
+                       help="skiing-tokenizer: codebooks of a product quantiser; a token is one code of each "
+                            "(default 1)")
     train.add_argument("--d-model", type=int, default=128)
     train.add_argument("--layers", type=int, default=5)
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("ale_py")
 
-from neuralplay.models.vqvae import VQVAE, VQVAEConfig  # noqa: E402
+from neuralplay.models.vqvae import VQVAE, VQVAEConfig, one_hot_frames  # noqa: E402
 from neuralplay.training.skiing_data import SkiingCollectConfig, collect, load_frames  # noqa: E402
 
 TINY = VQVAEConfig(channels=(8, 8, 16), code_dim=8, codebook_size=32)
@@ -41,13 +41,37 @@ def test_vqvae_shapes_and_codebook_restart():
     assert not torch.equal(before, model.codebook.codes)
 
 
-def test_train_resume_export_and_onnx_parity(data_dir, tmp_path):
+def test_a_product_quantiser_numbers_tokens_by_its_groups_codes():
+    from dataclasses import replace
+
+    cfg = replace(TINY, groups=2, codebook_size=6)
+    model = VQVAE(cfg)
+    assert model.codebook.vocabulary == 36 and model.codebook.codes.shape == (2, 6, 4)
+    frames = torch.randint(0, 10, (4, 105, 80), dtype=torch.uint8)
+    model(frames)  # first batch: every code restarts on an encoder output
+    assert (model.codebook.ema_count >= 1e-2).all()
+    model.eval()
+    z = model.encoder(one_hot_frames(frames, cfg.n_colours))
+    q, tokens = model.codebook(z)
+    parts = z.permute(0, 2, 3, 1).reshape(-1, 2, 4)
+    nearest = torch.stack([torch.cdist(parts[:, g], model.codebook.codes[g]).argmin(1) for g in range(2)], 1)
+    assert torch.equal(tokens.reshape(-1), nearest[:, 0] * 6 + nearest[:, 1])
+    assert torch.equal(model.codebook.split(tokens).reshape(-1, 2), nearest)
+    codes = torch.cat([model.codebook.codes[0][nearest[:, 0]], model.codebook.codes[1][nearest[:, 1]]], 1)
+    assert torch.allclose(q.permute(0, 2, 3, 1).reshape(-1, 8), codes)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_train_resume_export_and_onnx_parity(data_dir, tmp_path, groups):
+    from dataclasses import replace
+
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
     from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, export, load_model, train
 
     run = tmp_path / "run"
+    model_cfg = replace(TINY, groups=groups)
     cfg = TokenizerTrainConfig(data=str(data_dir), run_dir=str(run), steps=3, batch_size=4, eval_every=3,
-                               ckpt_every=3, threads=1, model=TINY)
+                               ckpt_every=3, threads=1, model=model_cfg)
     assert train(cfg, show_progress=False)["step"] == 3
     cfg.steps = 4
     assert train(cfg, resume=True, show_progress=False)["step"] == 4
@@ -57,17 +81,20 @@ def test_train_resume_export_and_onnx_parity(data_dir, tmp_path):
     for key in ("psnr_db", "palette_pixel_accuracy", "skier_pixel_accuracy", "codebook_usage",
                 "tokens_per_frame", "resolution", "decode_ms_p50"):
         assert key in metrics
-    assert metrics["tokens_per_frame"] == 140
+    assert metrics["tokens_per_frame"] == 140 and metrics["codebook_groups"] == groups
+    assert tokenizer.codebook_size == TINY.codebook_size ** groups
     model, _ = load_model(run)
     frames = load_frames(data_dir / "heldout")[:8]
-    from neuralplay.models.vqvae import one_hot_frames
 
     with torch.no_grad():
         ref_tokens = model.encode(torch.from_numpy(frames)).numpy()
         z = model.encoder(one_hot_frames(torch.from_numpy(frames), TINY.n_colours))
-        flat = z.permute(0, 2, 3, 1).reshape(-1, TINY.code_dim)
-        dist = torch.cdist(flat, model.codebook.codes).sort(dim=1).values
-        clear = (dist[:, 1] - dist[:, 0] > 1e-3).reshape(ref_tokens.shape).numpy()  # no near-ties
+        parts = z.permute(0, 2, 3, 1).reshape(-1, groups, TINY.code_dim // groups)
+        margins = []
+        for g in range(groups):
+            dist = torch.cdist(parts[:, g], model.codebook.codes[g]).sort(dim=1).values
+            margins.append(dist[:, 1] - dist[:, 0])
+        clear = (torch.stack(margins, 1).min(1).values > 1e-3).reshape(ref_tokens.shape).numpy()  # no near-ties
         ref_frames = model.decode(torch.from_numpy(ref_tokens)).argmax(1).numpy()
     tokens = tokenizer.encode(frames)
     assert clear.mean() > 0.1

@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from neuralplay.games.skiing import SKIER
+
 FRAME = (105, 80)
 PADDED = (112, 80)
 
@@ -24,11 +26,13 @@ class VQVAEConfig:
     n_colours: int = 10
     channels: tuple[int, int, int] = (64, 96, 128)  # at 1/2, 1/4, 1/8 of the resolution
     code_dim: int = 32
-    codebook_size: int = 512
+    codebook_size: int = 512  # codes per group
+    groups: int = 1  # >1: a product quantiser of `groups` codebooks (codebook_size ** groups tokens)
     ema_decay: float = 0.99
     commitment: float = 0.25
     background_weight: float = 1.0  # loss weight of snow pixels
     object_weight: float = 5.0  # loss weight of every other colour
+    skier_weight: float = 20.0  # loss weight of the skier's colour (its pixels are 0.2% of a frame)
 
 
 class ResBlock(nn.Module):
@@ -72,53 +76,78 @@ class Decoder(nn.Module):
 
 class EMACodebook(nn.Module):
     """Vector quantisation with codes updated as moving averages of what they quantise;
-    codes that fall out of use are restarted on random encoder outputs of the batch."""
+    codes that fall out of use are restarted on random encoder outputs of the batch.
+
+    With `groups` > 1 it is a product quantiser: the vector is cut into `groups` equal parts,
+    each snapped to its own codebook of `codebook_size` codes, and the token is the tuple of
+    their indices, numbered idx_0 * K^(G-1) + ... + idx_(G-1) (K^G token values). Parts can
+    combine in ways the training frames never showed, such as a skier pose at a new offset
+    beside a new flag, which one code per position cannot."""
 
     def __init__(self, cfg: VQVAEConfig):
         super().__init__()
-        self.decay = cfg.ema_decay
-        codes = torch.randn(cfg.codebook_size, cfg.code_dim) * 0.1
+        if cfg.code_dim % cfg.groups:
+            raise ValueError(f"code_dim {cfg.code_dim} does not split into {cfg.groups} groups")
+        self.decay, self.groups, self.size = cfg.ema_decay, cfg.groups, cfg.codebook_size
+        codes = torch.randn(cfg.groups, cfg.codebook_size, cfg.code_dim // cfg.groups) * 0.1
         self.register_buffer("codes", codes)
         self.register_buffer("ema_sum", codes.clone())
         # Zero counts: on the first batch every code counts as dead and restarts on an encoder
         # output, a data-dependent initialisation.
-        self.register_buffer("ema_count", torch.zeros(cfg.codebook_size))
+        self.register_buffer("ema_count", torch.zeros(cfg.groups, cfg.codebook_size))
+        self.register_buffer("radix", cfg.codebook_size ** torch.arange(cfg.groups - 1, -1, -1), persistent=False)
 
-    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        dist = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codes.t()
-                + self.codes.pow(2).sum(1)[None])
-        return dist.argmin(dim=1)
+    @property
+    def vocabulary(self) -> int:
+        """How many token values there are: K^G."""
+        return self.size ** self.groups
+
+    def nearest(self, parts: torch.Tensor) -> torch.Tensor:
+        """parts (N, G, D/G) -> each part's nearest code (N, G)."""
+        dist = (parts.pow(2).sum(-1, keepdim=True) - 2 * torch.einsum("ngd,gkd->ngk", parts, self.codes)
+                + self.codes.pow(2).sum(-1)[None])
+        return dist.argmin(dim=-1)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B, D, H, W) -> (quantised z with straight-through gradient, indices (B, H, W))."""
+        """z (B, D, H, W) -> (quantised z with straight-through gradient, tokens (B, H, W))."""
         b, d, h, w = z.shape
-        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
-        idx = self.nearest(flat)
+        parts = z.permute(0, 2, 3, 1).reshape(-1, self.groups, d // self.groups)
+        idx = self.nearest(parts)
         if self.training:
-            self._update(flat.detach(), idx)
-        q = self.codes[idx].reshape(b, h, w, d).permute(0, 3, 1, 2)
-        return z + (q - z).detach(), idx.reshape(b, h, w)
+            self._update(parts.detach(), idx)
+        tokens = (idx * self.radix).sum(-1).reshape(b, h, w)
+        q = self.lookup(tokens)
+        return z + (q - z).detach(), tokens
 
     @torch.no_grad()
-    def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
-        onehot = F.one_hot(idx, len(self.codes)).type_as(flat)
-        self.ema_count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.ema_sum.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
-        n = self.ema_count.sum()
-        count = (self.ema_count + 1e-5) / (n + len(self.codes) * 1e-5) * n
-        self.codes.copy_(self.ema_sum / count[:, None])
-        dead = self.ema_count < 1e-2
-        if dead.any():
-            pick = torch.randint(0, len(flat), (int(dead.sum()),))
-            # A little noise, so that codes restarted on equal vectors (plain snow) do not tie.
-            fresh = flat[pick] + 0.01 * flat.std() * torch.randn(len(pick), flat.shape[1])
-            self.codes[dead] = fresh
-            self.ema_sum[dead] = fresh
-            self.ema_count[dead] = 1.0
+    def _update(self, parts: torch.Tensor, idx: torch.Tensor) -> None:
+        for g in range(self.groups):
+            flat = parts[:, g]
+            onehot = F.one_hot(idx[:, g], self.size).type_as(flat)
+            count, total, codes = self.ema_count[g], self.ema_sum[g], self.codes[g]
+            count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+            total.mul_(self.decay).add_(onehot.t() @ flat, alpha=1 - self.decay)
+            n = count.sum()
+            smoothed = (count + 1e-5) / (n + self.size * 1e-5) * n
+            codes.copy_(total / smoothed[:, None])
+            dead = count < 1e-2
+            if dead.any():
+                pick = torch.randint(0, len(flat), (int(dead.sum()),))
+                # A little noise, so that codes restarted on equal vectors (plain snow) do not tie.
+                fresh = flat[pick] + 0.01 * flat.std() * torch.randn(len(pick), flat.shape[1])
+                codes[dead] = fresh
+                total[dead] = fresh
+                count[dead] = 1.0
 
-    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
-        """Indices (B, H, W) -> code vectors (B, D, H, W)."""
-        return self.codes[idx].permute(0, 3, 1, 2)
+    def split(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens (...) -> each group's code index (..., G)."""
+        return torch.div(tokens[..., None], self.radix, rounding_mode="floor") % self.size
+
+    def lookup(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, H, W) -> code vectors (B, D, H, W)."""
+        idx = self.split(tokens)
+        parts = [self.codes[g][idx[..., g]] for g in range(self.groups)]
+        return torch.cat(parts, dim=-1).permute(0, 3, 1, 2)
 
 
 def one_hot_frames(frames: torch.Tensor, n_colours: int) -> torch.Tensor:
@@ -155,6 +184,7 @@ class VQVAE(nn.Module):
         logits = self.decoder(q)[:, :, :FRAME[0]]
         target = frames.long()
         weight = torch.where(target == 0, self.cfg.background_weight, self.cfg.object_weight)
+        weight = torch.where(target == SKIER, self.cfg.skier_weight, weight)
         recon = (F.cross_entropy(logits, target, reduction="none") * weight).mean()
         commit = F.mse_loss(z, q.detach())
         return logits, idx, recon + self.cfg.commitment * commit

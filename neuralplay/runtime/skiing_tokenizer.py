@@ -29,7 +29,10 @@ class SkiingTokenizer:
         self.decoder_ckpt = load(DECODER_NAME, DECODER_KIND)
         self._enc = onnx_session(self.encoder_ckpt.onnx_path, threads)
         self._dec = onnx_session(self.decoder_ckpt.onnx_path, threads)
-        self.codebook_size = int(self.encoder_ckpt.meta["tokens"]["codebook_size"])
+        tokens = self.encoder_ckpt.meta["tokens"]
+        self.codebook_size = int(tokens["codebook_size"])  # how many token values there are
+        self.groups = int(tokens.get("groups", 1))  # a product quantiser's codebooks, each of:
+        self.codes_per_group = int(tokens.get("codes_per_group", self.codebook_size))
 
     @property
     def identity(self) -> list[str]:

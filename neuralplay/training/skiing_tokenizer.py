@@ -46,17 +46,31 @@ def error_shares(pred: np.ndarray, true: np.ndarray, rows_per_band: int) -> dict
             "error_share_on_snow": round(float(err[true == 0].sum() / total), 4)}
 
 
-def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarray, codebook_size: int) -> dict:
+def codebook_use(tokens: np.ndarray, codebook_size: int, groups: int) -> tuple[float, float]:
+    """The fraction of codes in use and the perplexity of their use, averaged over the groups
+    of a product quantiser (a token numbers one code of each group, base `codebook_size`)."""
+    usage, perplexity = [], []
+    for g in range(groups):
+        idx = tokens.ravel() // codebook_size ** (groups - 1 - g) % codebook_size
+        counts = np.bincount(idx, minlength=codebook_size).astype(float)
+        p = counts[counts > 0] / counts.sum()
+        usage.append((counts > 0).mean())
+        perplexity.append(np.exp(-(p * np.log(p)).sum()))
+    return float(np.mean(usage)), float(np.mean(perplexity))
+
+
+def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarray, codebook_size: int,
+                           groups: int = 1) -> dict:
     skier = true == SKIER
-    counts = np.bincount(tokens.ravel(), minlength=codebook_size).astype(float)
-    p = counts[counts > 0] / counts.sum()
+    usage, perplexity = codebook_use(tokens, codebook_size, groups)
     rows_per_token = -(-true.shape[1] // tokens.shape[1])
     return {
         "psnr_db": psnr_db(pred, true),
         "palette_pixel_accuracy": float((pred == true).mean()),
         "skier_pixel_accuracy": float((pred[skier] == SKIER).mean()) if skier.any() else None,
-        "codebook_usage": float((counts > 0).mean()),
-        "codebook_perplexity": float(np.exp(-(p * np.log(p)).sum())),
+        "codebook_usage": float(usage),
+        "codebook_perplexity": float(perplexity),
+        "codebook_groups": groups,
         "tokens_per_frame": int(np.prod(tokens.shape[1:])),
         "resolution": list(FRAME),
         **error_shares(pred, true, rows_per_token),
@@ -66,10 +80,14 @@ def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarra
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-tokenizer`"
 
 
+def saved_model_config(run_dir: Path) -> VQVAEConfig:
+    saved = run_state.config(run_dir, HOW_TO_TRAIN)["model"]
+    return VQVAEConfig(**dict(saved, channels=tuple(saved["channels"])))
+
+
 def load_model(run_dir: Path) -> tuple[VQVAE, dict]:
     cfg = run_state.config(run_dir, HOW_TO_TRAIN)
-    model_cfg = dict(cfg["model"], channels=tuple(cfg["model"]["channels"]))
-    model = VQVAE(VQVAEConfig(**model_cfg))
+    model = VQVAE(saved_model_config(run_dir))
     run_state.load(run_dir, {"model": model}, HOW_TO_TRAIN)
     return model.eval(), cfg
 
@@ -84,7 +102,8 @@ def evaluate_torch(model: VQVAE, frames: np.ndarray) -> dict:
         preds.append(logits.argmax(1).numpy().astype(np.uint8))
         toks.append(idx.numpy())
     model.train()
-    return reconstruction_metrics(np.concatenate(preds), frames, np.concatenate(toks), model.cfg.codebook_size)
+    return reconstruction_metrics(np.concatenate(preds), frames, np.concatenate(toks), model.cfg.codebook_size,
+                                  model.cfg.groups)
 
 
 def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
@@ -101,6 +120,8 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     frames = load_frames(Path(cfg.data) / "train")
     heldout = load_frames(Path(cfg.data) / "heldout")
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
+    if resume and (run_dir / run_state.CONFIG).exists():  # a resumed run keeps its model
+        cfg.model = saved_model_config(run_dir)
     model = VQVAE(cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     parts = {"model": model, "opt": opt}
@@ -179,7 +200,8 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
     common = {"game": GAME, "neuralplay_version": __version__, "config": cfg,
               "resolution": list(FRAME), "palette": PALETTE.tolist(),
               "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "tokens": {"grid": list(tokens.shape[1:]), "codebook_size": model.cfg.codebook_size}}
+              "tokens": {"grid": list(tokens.shape[1:]), "codebook_size": model.codebook.vocabulary,
+                         "groups": model.cfg.groups, "codes_per_group": model.cfg.codebook_size}}
     enc_io = {"inputs": {"frames": "uint8 (B, 105, 80) palette indices"}, "outputs": {"tokens": "int64 (B, 14, 10)"}}
     dec_io = {"inputs": {"tokens": "int64 (B, 14, 10)"}, "outputs": {"frames": "uint8 (B, 105, 80) palette indices"}}
     # Metadata first (the runtime checks it on load), then the metrics measured through it.

@@ -17,7 +17,7 @@ def evaluate_tokenizer(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: 
     frames = frames[np.linspace(0, len(frames) - 1, min(limit_frames, len(frames))).astype(int)]
     tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
     preds = np.concatenate([tokenizer.decode(tokens[i:i + 64]) for i in range(0, len(tokens), 64)])
-    result = reconstruction_metrics(preds, frames, tokens, tokenizer.codebook_size)
+    result = reconstruction_metrics(preds, frames, tokens, tokenizer.codes_per_group, tokenizer.groups)
     for i in range(20):
         tokenizer.decode(tokens[i % len(tokens)][None])
     times = []
