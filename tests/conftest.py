@@ -18,8 +18,9 @@ def user_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_skiing(tmp_path_factory):
     """A tiny Skiing stack, built once: collected data (1 + 1 episodes per policy of 64
-    steps: room for a 60-step rollout after 3 frames of context), a tokenizer and a
-    dynamics model trained a step each, both exported."""
+    steps: room for a 60-step rollout after 3 frames of context), a tokenizer (a product
+    quantiser of two codebooks of 8: 64 token values) and a dynamics model trained a step
+    each, both exported. The shipped models (one codebook) are played by other tests."""
     pytest.importorskip("torch")
     pytest.importorskip("ale_py")
     from types import SimpleNamespace
@@ -37,7 +38,7 @@ def tiny_skiing(tmp_path_factory):
             show_progress=False)
     tok_cfg = skiing_tokenizer.TokenizerTrainConfig(
         data=str(data), run_dir=str(root / "tok-run"), steps=1, batch_size=4, eval_every=1, ckpt_every=1,
-        threads=1, model=VQVAEConfig(channels=(8, 8, 16), code_dim=8, codebook_size=32))
+        threads=1, model=VQVAEConfig(channels=(8, 8, 16), code_dim=8, codebook_size=8, groups=2))
     skiing_tokenizer.train(tok_cfg, show_progress=False)
     skiing_tokenizer.export(root / "tok-run", root / "tokenizer", data)
     dyn_cfg = skiing_dynamics.DynamicsTrainConfig(

@@ -48,10 +48,10 @@ def test_maskgit_is_seeded_and_fills_every_token(tiny_skiing):
                              sampling=Sampling(steps=3, temperature=1.0))
         start = load_starts(tiny_skiing.dynamics)[1]
         model.reset(start.frames[-1:])  # one frame: padded to the context
-        return np.stack([model.step(a) for a in (0, 2, 1)]), model.tokens
-    frames, tokens = run(3)
+        return np.stack([model.step(a) for a in (0, 2, 1)]), model.tokens, model.mask_id
+    frames, tokens, mask_id = run(3)
     assert np.array_equal(frames, run(3)[0])
-    assert (tokens < 32).all()  # no mask token left
+    assert mask_id == 64 and (tokens < mask_id).all()  # 64 token values (8 x 8), no mask left
 
 
 def test_dynamics_of_another_tokenizer_is_refused(tiny_skiing, tmp_path):

@@ -4,15 +4,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neuralplay.models.st_transformer import STConfig, STTransformer  # noqa: E402
-from neuralplay.runtime.skiing import maskgit_schedule  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from neuralplay.models.st_transformer import STConfig, STTransformer, group_codes  # noqa: E402
+from neuralplay.runtime.skiing import Sampling, maskgit, maskgit_schedule  # noqa: E402
 
 TINY = STConfig(codebook_size=16, grid=(3, 2), context=4, d_model=16, n_layers=2, n_heads=2, d_ff=32)
+GROUPED = replace(TINY, groups=2)  # 16 token values: two codebooks of 4
 
 
-def test_loss_trains_down_on_a_learnable_clip():
+@pytest.mark.parametrize("cfg", [TINY, GROUPED], ids=["one codebook", "two codebooks"])
+def test_loss_trains_down_on_a_learnable_clip(cfg):
     torch.manual_seed(0)
-    model = STTransformer(TINY)
+    model = STTransformer(cfg)
     tokens = torch.randint(0, 16, (8, 4, 6))
     tokens[:, -1] = tokens[:, -2]  # the next frame repeats the last: learnable
     actions = torch.randint(0, 3, (8, 4))
@@ -27,9 +33,10 @@ def test_loss_trains_down_on_a_learnable_clip():
     assert loss.item() < first / 2
 
 
-def test_cached_step_matches_the_full_forward():
+@pytest.mark.parametrize("cfg", [TINY, GROUPED], ids=["one codebook", "two codebooks"])
+def test_cached_step_matches_the_full_forward(cfg):
     torch.manual_seed(0)
-    model = STTransformer(TINY).eval()
+    model = STTransformer(cfg).eval()
     tokens = torch.randint(0, 17, (2, 4, 6))
     actions = torch.randint(0, 4, (2, 4))
     with torch.no_grad():
@@ -57,3 +64,18 @@ def test_rolling_cache_stays_bounded():
 def test_maskgit_schedule_ends_unmasked():
     assert maskgit_schedule(140, 4)[-1] == 0
     assert maskgit_schedule(140, 4) == sorted(maskgit_schedule(140, 4), reverse=True)
+
+
+def test_grouped_tokens_split_into_codes_and_back_through_maskgit():
+    tokens = torch.tensor([0, 5, 15, GROUPED.mask_id])
+    assert group_codes(tokens, GROUPED).tolist() == [[0, 0], [1, 1], [3, 3], [4, 4]]  # 4: masked
+    assert STTransformer(GROUPED).head.out_features == 2 * 4  # each group's codes, not 16 tokens
+
+    # Logits that want code (t % 4) in group 0 and code (t // 4 % 4) in group 1 at position t.
+    want = np.array([[t % 4, t // 4 % 4] for t in range(6)])
+    logits = np.full((6, 2, 4), -5.0, np.float32)
+    for t, (a, b) in enumerate(want):
+        logits[t, 0, a] = logits[t, 1, b] = 5.0
+    tokens = maskgit(lambda _: logits.reshape(6, 8), 6, GROUPED.mask_id, Sampling(steps=2),
+                     np.random.default_rng(0), groups=2)
+    assert tokens.tolist() == [a * 4 + b for a, b in want]

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 @dataclass
 class STConfig:
-    codebook_size: int = 512
+    codebook_size: int = 512  # token values: codes_per_group ** groups
+    groups: int = 1  # a product-quantised tokenizer's codebooks: a token is one code of each
     grid: tuple[int, int] = (14, 10)
     n_actions: int = 3
     context: int = 4  # frames the model sees, the predicted one included
@@ -44,6 +45,22 @@ class STConfig:
     @property
     def tokens(self) -> int:
         return self.grid[0] * self.grid[1]
+
+    @property
+    def codes_per_group(self) -> int:
+        k = round(self.codebook_size ** (1 / self.groups))
+        if k ** self.groups != self.codebook_size:
+            raise ValueError(f"{self.codebook_size} token values are not {self.groups} groups of equal codebooks")
+        return k
+
+
+def group_codes(tokens: torch.Tensor, cfg: STConfig) -> torch.Tensor:
+    """Tokens (...) -> each group's code (..., G), numbered as the tokenizer numbers them
+    (idx_0 * K^(G-1) + ... + idx_(G-1)); the mask token gives K in every group."""
+    k = cfg.codes_per_group
+    radix = k ** torch.arange(cfg.groups - 1, -1, -1, device=tokens.device)
+    codes = torch.div(tokens[..., None], radix, rounding_mode="floor") % k
+    return torch.where(tokens[..., None] == cfg.mask_id, k, codes)
 
 
 def rotary(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -128,19 +145,25 @@ class STTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        self.token = nn.Embedding(cfg.codebook_size + 1, d)
+        # One table of K + 1 rows (the codes and "masked") per group; a token's embedding is the
+        # sum of its groups' rows. The head predicts each group's code: G x K logits, not K^G.
+        self.token = nn.Embedding(cfg.groups * (cfg.codes_per_group + 1), d)
+        self.register_buffer("group_offset", torch.arange(cfg.groups) * (cfg.codes_per_group + 1),
+                             persistent=False)
         self.pos = nn.Parameter(torch.randn(cfg.tokens, d) * 0.02)
         self.action = nn.Embedding(cfg.n_actions + 1, d)  # index n_actions: "no action" (first frame)
         self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, cfg.codebook_size)
+        self.head = nn.Linear(d, cfg.groups * cfg.codes_per_group)
 
     def embed(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """tokens (B, [T,] N), actions (B, [T]) that led to each frame."""
-        return self.token(tokens) + self.pos + self.action(actions)[..., None, :]
+        rows = group_codes(tokens, self.cfg) + self.group_offset
+        return self.token(rows).sum(dim=-2) + self.pos + self.action(actions)[..., None, :]
 
     def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, codebook)."""
+        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, G * K):
+        each group's K code logits side by side."""
         x = self.embed(tokens, actions)
         for block in self.blocks:
             x, _ = block(x)
@@ -154,10 +177,11 @@ class STTransformer(nn.Module):
         masked = torch.rand(b, n, generator=generator) < share
         inp = tokens.clone()
         inp[:, -1][masked] = self.cfg.mask_id
-        logits = self(inp, actions)[:, -1]
-        target = tokens[:, -1]
-        loss = F.cross_entropy(logits[masked], target[masked])
-        accuracy = (logits.argmax(-1)[masked] == target[masked]).float().mean()
+        k = self.cfg.codes_per_group
+        logits = self(inp, actions)[:, -1][masked].reshape(-1, self.cfg.groups, k)
+        target = group_codes(tokens[:, -1][masked], self.cfg)
+        loss = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1))
+        accuracy = (logits.argmax(-1) == target).all(-1).float().mean()
         return loss, accuracy
 
     # --- inference with the cache of past frames ---
@@ -173,7 +197,7 @@ class STTransformer(nn.Module):
         return torch.stack(cache)
 
     def step(self, tokens: torch.Tensor, action: torch.Tensor, cache: torch.Tensor):
-        """One frame's logits (B, N, codebook) from its (partly masked) tokens (B, N), the
+        """One frame's logits (B, N, G * K) from its (partly masked) tokens (B, N), the
         action that led to it (B,) and the cache of the frames before it; also the frame's own
         keys/values (layers, 2, B*N, heads, 1, dh), for `append` once the frame is final."""
         x = self.embed(tokens, action)

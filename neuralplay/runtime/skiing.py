@@ -94,6 +94,7 @@ class NeuralSkiing:
         self.context, self.n_tokens = int(model["context"]), int(np.prod(model["grid"]))
         self.grid = tuple(model["grid"])
         self.mask_id, self.no_action = int(model["mask_id"]), int(model["n_actions"])
+        self.groups = int(model.get("groups", 1))
         self._prefill = onnx_session(self.prefill_ckpt.onnx_path, threads)
         self._step = onnx_session(self.step_ckpt.onnx_path, threads)
         self.sampling = sampling or Sampling()
@@ -147,26 +148,29 @@ class NeuralSkiing:
 
     def sample_tokens(self, action: np.ndarray) -> np.ndarray:
         return maskgit(lambda tokens: self._run(tokens, action)[0], self.n_tokens, self.mask_id,
-                       self.sampling, self.rng)
+                       self.sampling, self.rng, self.groups)
 
 
 def maskgit(logits_of: Callable[[np.ndarray], np.ndarray], n_tokens: int, mask_id: int, sampling: Sampling,
-            rng: np.random.Generator) -> np.ndarray:
+            rng: np.random.Generator, groups: int = 1) -> np.ndarray:
     """MaskGIT: start all masked; each pass fills the masked tokens from `logits_of(tokens)`
-    (n_tokens, codebook) and masks again the least confident of them, fewer each pass
-    (cosine schedule), none after the last."""
+    (n_tokens, groups * K: each group's code logits) and masks again the least confident of
+    them, fewer each pass (cosine schedule), none after the last. A token is one code of each
+    group (idx_0 * K^(G-1) + ... + idx_(G-1)); its confidence is the sum of its codes' log-probabilities."""
     tokens = np.full(n_tokens, mask_id, np.int64)
     masked = np.ones(n_tokens, bool)
     for still_masked in maskgit_schedule(n_tokens, sampling.steps):
-        logits = logits_of(tokens)
-        log_probs = logits - logits.max(axis=1, keepdims=True)
-        log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+        logits = logits_of(tokens).reshape(n_tokens, groups, -1)
+        log_probs = logits - logits.max(axis=2, keepdims=True)
+        log_probs -= np.log(np.exp(log_probs).sum(axis=2, keepdims=True))
         if sampling.temperature > 0:
             gumbel = -np.log(-np.log(rng.uniform(1e-9, 1 - 1e-9, log_probs.shape)))
-            choice = (log_probs / sampling.temperature + gumbel).argmax(axis=1)
+            codes = (log_probs / sampling.temperature + gumbel).argmax(axis=2)
         else:
-            choice = log_probs.argmax(axis=1)
-        confidence = np.where(masked, log_probs[np.arange(n_tokens), choice], np.inf)
+            codes = log_probs.argmax(axis=2)
+        picked = np.take_along_axis(log_probs, codes[..., None], axis=2)[..., 0].sum(axis=1)
+        choice = codes @ (log_probs.shape[2] ** np.arange(groups - 1, -1, -1))
+        confidence = np.where(masked, picked, np.inf)
         tokens = np.where(masked, choice, tokens)
         masked[:] = False
         if still_masked:

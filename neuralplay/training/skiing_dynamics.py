@@ -96,7 +96,8 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
         def logits_of(tokens: np.ndarray) -> np.ndarray:
             return model.step(torch.from_numpy(tokens)[None], action, cache)[0][0].numpy()
 
-        tokens = maskgit(logits_of, cfg.tokens, cfg.mask_id, Sampling(steps=maskgit_steps), np.random.default_rng(0))
+        tokens = maskgit(logits_of, cfg.tokens, cfg.mask_id, Sampling(steps=maskgit_steps), np.random.default_rng(0),
+                         cfg.groups)
         _, new = model.step(torch.from_numpy(tokens)[None], action, cache)
         cache = model.append(cache, new)
         predicted.append(tokens)
@@ -126,7 +127,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
-    cfg.model.codebook_size = tokenizer.codebook_size
+    cfg.model.codebook_size, cfg.model.groups = tokenizer.codebook_size, tokenizer.groups
     data_dir = Path(cfg.data)
     train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
     model = STTransformer(cfg.model)
@@ -202,7 +203,8 @@ def export_graphs(model: STTransformer, out_dir: Path, meta: dict) -> list[Path]
                   "outputs": {"cache": f"float32 {cache_shape}"}}
     step_io = {"inputs": {"tokens": f"int64 (1, {n}), mask_id where unknown", "action": "int64 (1,)",
                           "cache": f"float32 {cache_shape}"},
-               "outputs": {"logits": f"float32 (1, {n}, {cfg.codebook_size})",
+               "outputs": {"logits": f"float32 (1, {n}, {cfg.groups * cfg.codes_per_group}): "
+                                     f"{cfg.groups} group(s) of {cfg.codes_per_group} code logits",
                            "new": f"float32 {cache_shape[:4] + [1] + cache_shape[5:]}"}}
     return [write_metadata(prefill_path, {**common, "model_kind": PREFILL_KIND, **prefill_io}),
             write_metadata(step_path, {**common, "model_kind": STEP_KIND, **step_io})]
