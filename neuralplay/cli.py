@@ -192,14 +192,16 @@ def cmd_train(args) -> int:
 
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
-    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model)
+    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model, columns=args.columns)
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
     elif args.init_from:  # a warm start takes the size of what it starts from
-        model = TetrisGANConfig(**source_model_config(Path(args.init_from)))
+        source = source_model_config(Path(args.init_from))
+        model = TetrisGANConfig(**{**source, "columns": args.columns or source.get("columns", 0)})
     cfg = TrainConfig(data=str(data), run_dir=str(run_dir), adv_weight=args.adv_weight, max_minutes=args.max_minutes,
                       threads=args.threads, seed=args.seed, model=model, init_from=args.init_from,
-                      focus_event=args.focus_event, focus_share=args.focus_share, **schedule_options(args))
+                      focus_event=args.focus_event, focus_share=args.focus_share,
+                      fresh_lr_scale=args.fresh_lr_scale, **schedule_options(args))
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
@@ -375,6 +377,12 @@ def build_parser() -> Parser:
     train.add_argument("--init-from", metavar="RUN|CHECKPOINT",
                        help="Tetris: start a new run from a run folder's models or an exported checkpoint's "
                             "generator (e.g. the shipped `tetris`); the model size comes from it")
+    train.add_argument("--columns", type=int, default=0, metavar="N",
+                       help="Tetris: a column stream in the first N layers (10 column tokens the rows read "
+                            "from; with --init-from a rows-only model it starts as that model)")
+    train.add_argument("--fresh-lr-scale", type=float, default=1.0,
+                       help="Tetris, with --init-from and --columns: the new column stream's learning rate "
+                            "as a multiple of --lr")
     train.add_argument("--focus-event", choices=TETRIS_EVENTS,
                        help="Tetris: an event that gets --focus-share of every batch")
     train.add_argument("--focus-share", type=float, default=0.0, help="Tetris: share of each batch for --focus-event")

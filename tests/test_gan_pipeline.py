@@ -125,3 +125,42 @@ def test_focus_gives_an_event_its_share_of_each_batch(data_dir):
         assert extra[kinds == kind].sum() == pytest.approx(0.4 / len(np.unique(kinds)))
     with pytest.raises(UserError, match="unknown event"):
         example_weights(data, True, "jump", 0.4)
+
+
+def test_a_graph_exported_with_folded_weights_reads_back_too(run_dir, tmp_path):
+    """The first shipped graph was exported with constant folding: its MatMul weights are
+    transposed and renamed, and are read back in the order the model runs them."""
+    from neuralplay.games.tetris import COLS, ROWS
+    from neuralplay.runtime.checkpoint import write_metadata
+    from neuralplay.training.tetris_export import generator_from_checkpoint
+    from neuralplay.training.tetris_train import load_generator
+
+    trained, cfg = load_generator(run_dir)
+    path = tmp_path / "folded.onnx"
+    torch.onnx.export(trained, (torch.zeros(2, 2, ROWS, COLS, dtype=torch.uint8), torch.zeros(2, dtype=torch.int64),
+                                sample_noise(2)), str(path), dynamo=False, opset_version=17,
+                      input_names=["board", "event", "noise"], output_names=["logits"],
+                      dynamic_axes={n: {0: "batch"} for n in ("board", "event", "noise", "logits")})
+    write_metadata(path, {"game": "tetris", "model_kind": "tetris-gan-generator", "config": cfg})
+    recovered, _ = generator_from_checkpoint(path)
+    for name, value in trained.state_dict().items():
+        assert torch.equal(recovered.state_dict()[name], value), name
+
+
+def test_a_column_stream_added_to_a_warm_start_changes_nothing_at_first(run_dir):
+    from dataclasses import replace
+
+    from neuralplay.training.tetris_train import load_generator, warm_start
+
+    trained, _ = load_generator(run_dir)
+    wider = replace(TINY, columns=1)
+    gen, disc = Generator(wider), Discriminator(wider)
+    warm_start(gen, disc, run_dir)
+    assert gen.columns is not None and len(gen.columns.blocks) == 1
+    board = torch.randint(0, 2, (6, 2, 22, 10), dtype=torch.uint8)
+    event, noise = torch.arange(6), sample_noise(6)
+    with torch.no_grad():
+        assert torch.equal(gen(board, event, noise), trained(board, event, noise))
+    loss = gen(board, event, noise).square().mean()
+    loss.backward()  # the rows' read of the columns learns from the first step
+    assert gen.columns.read[0].proj.weight.grad.abs().sum() > 0

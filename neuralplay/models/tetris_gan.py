@@ -34,6 +34,7 @@ class TetrisGANConfig:
     disc_d_model: int = 64
     disc_layers: int = 2
     noise_dim: int = N_PIECES
+    columns: int = 0  # layers (the first ones) with a second stream of 10 column tokens the rows read from
 
 
 def rotary_tables(positions: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -54,9 +55,9 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, swap: torch.Te
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block over the row tokens, rotary positions in the attention."""
+    """Pre-norm transformer block over the row (or column) tokens, rotary positions in the attention."""
 
-    def __init__(self, d: int, heads: int, d_ff: int):
+    def __init__(self, d: int, heads: int, d_ff: int, positions: int = ROWS):
         super().__init__()
         self.heads = heads
         self.norm1 = nn.LayerNorm(d)
@@ -64,7 +65,7 @@ class Block(nn.Module):
         self.proj = nn.Linear(d, d)
         self.norm2 = nn.LayerNorm(d)
         self.ff = nn.Sequential(nn.Linear(d, d_ff), nn.GELU(), nn.Linear(d_ff, d))
-        cos, sin, swap = rotary_tables(ROWS, d // heads)
+        cos, sin, swap = rotary_tables(positions, d // heads)
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)
         self.register_buffer("swap", swap, persistent=False)
@@ -80,6 +81,45 @@ class Block(nn.Module):
         return x + self.ff(self.norm2(x))
 
 
+class CrossAttention(nn.Module):
+    """Row tokens read from column tokens. The output projection starts at zero, so a model
+    given this path starts exactly as the model without it (a warm start loses nothing)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.norm_q, self.norm_kv = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.kv, self.proj = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q = self.q(self.norm_q(x)).reshape(b, t, self.heads, -1).transpose(1, 2)
+        k, v = self.kv(self.norm_kv(c)).reshape(b, c.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        att = (q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5
+        y = att.softmax(dim=-1) @ v
+        return x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class ColumnStream(nn.Module):
+    """The board read as 10 column tokens (a column's 44 bits), with blocks of their own and,
+    after each row block, a cross-attention through which the rows read the columns. A column
+    holds the falling piece's cells and the stack below them, which is what a drop needs."""
+
+    def __init__(self, d: int, layers: int, heads: int, d_ff: int):
+        super().__init__()
+        self.embed = nn.Linear(CHANNELS * ROWS, d)
+        self.pos = nn.Parameter(torch.randn(COLS, d) * 0.02)
+        self.blocks = nn.ModuleList(Block(d, heads, d_ff, positions=COLS) for _ in range(layers))
+        self.read = nn.ModuleList(CrossAttention(d, heads) for _ in range(layers))
+
+    def tokens(self, boards: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        b = boards.shape[0]
+        cols = boards.permute(0, 3, 1, 2).reshape(b, COLS, -1)
+        return self.embed(cols) + self.pos + context[:, None, :]
+
+
 class RowEncoder(nn.Module):
     """Boards (B, C, ROWS, COLS) plus a per-example vector -> row tokens through blocks."""
 
@@ -92,12 +132,17 @@ class RowEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(d, heads, d_ff) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, boards: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, boards: torch.Tensor, context: torch.Tensor,
+                columns: ColumnStream | None = None) -> torch.Tensor:
         b = boards.shape[0]
         rows = boards.permute(0, 2, 1, 3).reshape(b, ROWS, -1)
         x = self.embed(rows) + self.pos + context[:, None, :]
-        for block in self.blocks:
+        c = columns.tokens(boards, context) if columns is not None else None
+        for i, block in enumerate(self.blocks):
             x = block(x)
+            if columns is not None and i < len(columns.blocks):
+                c = columns.blocks[i](c)
+                x = columns.read[i](x, c)
         return self.norm(x)
 
 
@@ -109,12 +154,13 @@ class Generator(nn.Module):
         self.noise = nn.Sequential(nn.Linear(cfg.noise_dim, cfg.d_model), nn.GELU(),
                                    nn.Linear(cfg.d_model, cfg.d_model))
         self.rows = RowEncoder(CHANNELS, cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_ff)
+        self.columns = ColumnStream(cfg.d_model, cfg.columns, cfg.n_heads, cfg.d_ff) if cfg.columns else None
         self.head = nn.Linear(cfg.d_model, CHANNELS * COLS)
 
     def forward(self, board: torch.Tensor, event: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """board (B, 2, 22, 10) in {0, 1}, event (B,) int64, noise (B, 7) -> logits (B, 2, 22, 10)."""
         context = self.event(event) + self.noise(noise)
-        tokens = self.rows(board.float(), context)
+        tokens = self.rows(board.float(), context, self.columns)
         out = self.head(tokens).reshape(-1, ROWS, CHANNELS, COLS)
         return out.permute(0, 2, 1, 3)
 

@@ -27,7 +27,10 @@ def export_onnx(gen: torch.nn.Module, out: Path) -> None:
     event = torch.zeros(2, dtype=torch.int64)
     noise = sample_noise(2)
     batch = {0: "batch"}
+    # No constant folding: every weight keeps its parameter's name in the graph (onnxruntime
+    # folds the transposes when it loads it), so `generator_from_checkpoint` reads it back by name.
     torch.onnx.export(gen, (board, event, noise), str(out), dynamo=False, opset_version=17,
+                      do_constant_folding=False,
                       input_names=["board", "event", "noise"], output_names=["logits"],
                       dynamic_axes={"board": batch, "event": batch, "noise": batch, "logits": batch})
 
@@ -79,10 +82,10 @@ def generator_from_checkpoint(checkpoint: str | Path | None, threads: int = 1) -
     """The torch generator inside an exported checkpoint (the inverse of `export`), and the
     training config stored with it: a shipped model can be fine-tuned without its run folder.
 
-    The exporter keeps parameter names, except for the weights it turned into MatMul operands:
-    those are transposed, renamed, and appear in the graph in the order the model runs them,
-    which is also the order of the generator's state dict. A parity check on random boards
-    proves the weights went back where they came from."""
+    Weights are read by their parameter names. Graphs exported with constant folding (the
+    first shipped one) hold the weights of MatMuls transposed and renamed instead, in the order
+    the model runs them, which for the rows-only generator is also the order of its state
+    dict. A parity check on random boards proves the weights went back where they came from."""
     import onnx
     from onnx import numpy_helper
 

@@ -40,6 +40,7 @@ class TrainConfig:
     focus_event: str | None = None  # an event (name) given an extra share of every batch
     focus_share: float = 0.0  # that share, spread equally over the event's lock / clear / move steps
     init_from: str | None = None  # a run folder or an exported checkpoint to start the generator from
+    fresh_lr_scale: float = 1.0  # with init_from: the column stream's learning rate against the rest's
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 8_000
@@ -120,16 +121,23 @@ def load_generator(run_dir: Path) -> tuple[Generator, dict]:
 
 def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
     """Start from another run's generator and discriminator (a run folder), or from an
-    exported checkpoint's generator (a fresh discriminator then learns beside it)."""
-    if source_model_config(source) != asdict(gen.cfg):
-        raise UserError(f"{source} holds a model of another size ({source_model_config(source)}): "
+    exported checkpoint's generator (a fresh discriminator then learns beside it). A source
+    without the column stream can start a model with one: the stream starts fresh, and since
+    the rows read it through zero-initialised projections, the model starts as the source."""
+    source_cfg = source_model_config(source)
+    same = {k: v for k, v in source_cfg.items() if k != "columns"} == {
+        k: v for k, v in asdict(gen.cfg).items() if k != "columns"}
+    if not same or source_cfg.get("columns", 0) not in (0, gen.cfg.columns):
+        raise UserError(f"{source} holds a model of another size ({source_cfg}): "
                         "start with its size (the CLI takes it from --init-from) or without --init-from")
     if is_run(source):
-        run_state.load(source, {"generator": gen, "discriminator": disc}, HOW_TO_TRAIN)
+        source_gen = Generator(TetrisGANConfig(**source_cfg))
+        run_state.load(source, {"generator": source_gen, "discriminator": disc}, HOW_TO_TRAIN)
     else:
         from neuralplay.training.tetris_export import generator_from_checkpoint
 
-        gen.load_state_dict(generator_from_checkpoint(source)[0].state_dict())
+        source_gen = generator_from_checkpoint(source)[0]
+    gen.load_state_dict(source_gen.state_dict(), strict=source_cfg.get("columns", 0) == gen.cfg.columns)
 
 
 def is_run(path: Path) -> bool:
@@ -199,7 +207,13 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     if cfg.init_from and not resume:
         warm_start(gen, disc, Path(cfg.init_from))
-    opt_g = torch.optim.AdamW(gen.parameters(), lr=cfg.lr, weight_decay=0.0)
+    # A column stream added to a warm-started model learns at `fresh_lr_scale` x the rate of the
+    # weights it starts from, so those are not shaken while it catches up.
+    fresh = [p for name, p in gen.named_parameters() if name.startswith("columns.")]
+    scale = cfg.fresh_lr_scale if cfg.init_from else 1.0
+    opt_g = torch.optim.AdamW([{"params": [p for name, p in gen.named_parameters() if not name.startswith("columns.")],
+                                "scale": 1.0},
+                               {"params": fresh, "scale": scale}], lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
@@ -221,7 +235,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
         x, e, y = X[idx], E[idx], Y[idx]
         noise = posterior_noise(S[idx], rng)
         for group in opt_g.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step) * group["scale"]
 
         # Discriminator: real (x, e, y) against the generator's (x, e, sigmoid(logits)).
         logits = gen(x, e, noise)
