@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from neuralplay.models.vqvae import token_codes
+
 
 @dataclass
 class STConfig:
@@ -55,12 +57,10 @@ class STConfig:
 
 
 def group_codes(tokens: torch.Tensor, cfg: STConfig) -> torch.Tensor:
-    """Tokens (...) -> each group's code (..., G), numbered as the tokenizer numbers them
-    (idx_0 * K^(G-1) + ... + idx_(G-1)); the mask token gives K in every group."""
+    """Tokens (...) -> each group's code (..., G), numbered as the tokenizer numbers them;
+    the mask token gives K in every group."""
     k = cfg.codes_per_group
-    radix = k ** torch.arange(cfg.groups - 1, -1, -1, device=tokens.device)
-    codes = torch.div(tokens[..., None], radix, rounding_mode="floor") % k
-    return torch.where(tokens[..., None] == cfg.mask_id, k, codes)
+    return torch.where(tokens[..., None] == cfg.mask_id, k, token_codes(tokens, k, cfg.groups))
 
 
 def rotary(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

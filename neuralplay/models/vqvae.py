@@ -74,6 +74,17 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+def radix(codes_per_group: int, groups: int) -> torch.Tensor:
+    """What each group's code index is worth in a token: K^(G-1), ..., K, 1."""
+    return codes_per_group ** torch.arange(groups - 1, -1, -1)
+
+
+def token_codes(tokens: torch.Tensor, codes_per_group: int, groups: int) -> torch.Tensor:
+    """Tokens (...) -> each group's code index (..., G): a token is idx_0 * K^(G-1) + ... + idx_(G-1)."""
+    return torch.div(tokens[..., None], radix(codes_per_group, groups).to(tokens.device),
+                     rounding_mode="floor") % codes_per_group
+
+
 class EMACodebook(nn.Module):
     """Vector quantisation with codes updated as moving averages of what they quantise;
     codes that fall out of use are restarted on random encoder outputs of the batch.
@@ -95,7 +106,7 @@ class EMACodebook(nn.Module):
         # Zero counts: on the first batch every code counts as dead and restarts on an encoder
         # output, a data-dependent initialisation.
         self.register_buffer("ema_count", torch.zeros(cfg.groups, cfg.codebook_size))
-        self.register_buffer("radix", cfg.codebook_size ** torch.arange(cfg.groups - 1, -1, -1), persistent=False)
+        self.register_buffer("radix", radix(cfg.codebook_size, cfg.groups), persistent=False)
 
     @property
     def vocabulary(self) -> int:
@@ -141,7 +152,7 @@ class EMACodebook(nn.Module):
 
     def split(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tokens (...) -> each group's code index (..., G)."""
-        return torch.div(tokens[..., None], self.radix, rounding_mode="floor") % self.size
+        return token_codes(tokens, self.size, self.groups)
 
     def lookup(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tokens (B, H, W) -> code vectors (B, D, H, W)."""

@@ -77,7 +77,6 @@ def export(run_dir: Path, out: Path, data_dir: Path, closed_loop_steps: int = 50
     return write_metadata(out, meta)
 
 
-
 def generator_from_checkpoint(checkpoint: str | Path | None, threads: int = 1) -> tuple[Generator, dict]:
     """The torch generator inside an exported checkpoint (the inverse of `export`), and the
     training config stored with it: a shipped model can be fine-tuned without its run folder.
