@@ -171,7 +171,12 @@ def train_skiing(args) -> int:
         from neuralplay.models.vqvae import VQVAEConfig
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
         given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups}
-        extra = {"model": VQVAEConfig(**{k: v for k, v in given.items() if v is not None})}
+        model = VQVAEConfig(**{k: v for k, v in given.items() if v is not None})
+        if model.codebook_size < 2 or model.groups < 1 or model.code_dim % model.groups:
+            raise UserError(f"--codebook-size {model.codebook_size} --codebook-groups {model.groups}: a codebook "
+                            f"needs 2 codes or more, and the groups must divide the code's {model.code_dim} "
+                            "dimensions (1, 2, 4, 8, 16 or 32)")
+        extra = {"model": model}
     else:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         extra = {"tokenizer": args.tokenizer}
@@ -193,6 +198,8 @@ def cmd_train(args) -> int:
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
     model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model, columns=args.columns)
+    if not 0 <= args.columns <= args.layers:
+        raise UserError(f"--columns {args.columns}: the column stream runs in 0 to {args.layers} (--layers) layers")
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
     elif args.init_from:  # a warm start takes the size of what it starts from

@@ -106,3 +106,13 @@ def test_the_cli_names_the_engine_events():
     from neuralplay.games.tetris import EVENT_NAMES
 
     assert list(TETRIS_EVENTS) == EVENT_NAMES
+
+
+@pytest.mark.parametrize("args, words", [
+    (("train", "skiing-tokenizer", "--codebook-groups", "3"), ("--codebook-groups 3", "divide")),
+    (("train", "tetris", "--columns", "9"), ("--columns 9", "--layers")),
+    (("train", "tetris", "--init-from", "no-such-checkpoint"), ("no-such-checkpoint", "--init-from")),
+])
+def test_bad_training_options_are_one_line(tmp_path, args, words):
+    pytest.importorskip("torch")
+    one_line_error(neuralplay(*args, "--data", str(tmp_path), "--run", str(tmp_path / "run")), *words)
