@@ -11,11 +11,9 @@ start=$(date +%s)
 neuralplay collect tetris --out "$work/data" --seed 0
 neuralplay train tetris --data "$work/data" --run "$work/run" --steps "$steps" --eval-every 3000 --threads 2
 # Second stage: a column stream added to the rows-only model (it starts as that model) and
-# hard drops given 30% of every batch; 9,000 steps, then the schedule stretched to COLUMN_STEPS.
-col_args=(--data "$work/data" --run "$work/run-columns" --init-from "$work/run" --columns 2 --fresh-lr-scale 10
-          --focus-event hard_drop --focus-share 0.3 --lr 5e-5 --eval-every 3000 --threads 2)
-neuralplay train tetris "${col_args[@]}" --steps 9000
-neuralplay train tetris "${col_args[@]}" --resume --steps "${COLUMN_STEPS:-21000}"
+# hard drops given 30% of every batch, for 9,000 steps.
+neuralplay train tetris --data "$work/data" --run "$work/run-columns" --init-from "$work/run" --columns 2 \
+    --fresh-lr-scale 10 --focus-event hard_drop --focus-share 0.3 --lr 5e-5 --steps 9000 --eval-every 3000 --threads 2
 neuralplay export tetris --run "$work/run-columns" --data "$work/data" --out checkpoints/tetris.onnx
 neuralplay eval tetris --data "$work/data" --json > checkpoints/tetris_eval.json
 echo "rebuilt checkpoints/tetris.onnx in $(( ($(date +%s) - start) / 60 )) minutes (work folder $work)"
