@@ -198,13 +198,14 @@ def cmd_train(args) -> int:
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
     model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model, columns=args.columns)
-    if not 0 <= args.columns <= args.layers:
-        raise UserError(f"--columns {args.columns}: the column stream runs in 0 to {args.layers} (--layers) layers")
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
     elif args.init_from:  # a warm start takes the size of what it starts from
         source = source_model_config(Path(args.init_from))
         model = TetrisGANConfig(**{**source, "columns": args.columns or source.get("columns", 0)})
+    if not 0 <= model.columns <= model.n_layers:
+        raise UserError(f"--columns {model.columns}: the column stream runs in 0 to {model.n_layers} "
+                        "(the model's --layers) layers")
     cfg = TrainConfig(data=str(data), run_dir=str(run_dir), adv_weight=args.adv_weight, max_minutes=args.max_minutes,
                       threads=args.threads, seed=args.seed, model=model, init_from=args.init_from,
                       focus_event=args.focus_event, focus_share=args.focus_share,

@@ -209,11 +209,11 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
         warm_start(gen, disc, Path(cfg.init_from))
     # A column stream added to a warm-started model learns at `fresh_lr_scale` x the rate of the
     # weights it starts from, so those are not shaken while it catches up.
-    fresh = [p for name, p in gen.named_parameters() if name.startswith("columns.")]
-    scale = cfg.fresh_lr_scale if cfg.init_from else 1.0
-    opt_g = torch.optim.AdamW([{"params": [p for name, p in gen.named_parameters() if not name.startswith("columns.")],
-                                "scale": 1.0},
-                               {"params": fresh, "scale": scale}], lr=cfg.lr, weight_decay=0.0)
+    groups = {"kept": {"params": [], "scale": 1.0},
+              "fresh": {"params": [], "scale": cfg.fresh_lr_scale if cfg.init_from else 1.0}}
+    for name, p in gen.named_parameters():
+        groups["fresh" if name.startswith("columns.") else "kept"]["params"].append(p)
+    opt_g = torch.optim.AdamW(list(groups.values()), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
