@@ -17,7 +17,7 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
-from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix
 
 GAME = "skiing"
 STARTS_FILE = "skiing_starts.npz"
@@ -169,7 +169,7 @@ def maskgit(logits_of: Callable[[np.ndarray], np.ndarray], n_tokens: int, mask_i
         else:
             codes = log_probs.argmax(axis=2)
         picked = np.take_along_axis(log_probs, codes[..., None], axis=2)[..., 0].sum(axis=1)
-        choice = codes @ (log_probs.shape[2] ** np.arange(groups - 1, -1, -1))
+        choice = codes @ radix(log_probs.shape[2], groups)
         confidence = np.where(masked, picked, np.inf)
         tokens = np.where(masked, choice, tokens)
         masked[:] = False

@@ -13,6 +13,17 @@ DECODER_KIND = "skiing-vqvae-decoder"
 ENCODER_NAME, DECODER_NAME = "skiing_tokenizer_encoder", "skiing_tokenizer_decoder"
 
 
+def radix(codes_per_group: int, groups: int) -> np.ndarray:
+    """What each group's code index is worth in a token: K^(G-1), ..., K, 1 (a token of a
+    product quantiser is idx_0 * K^(G-1) + ... + idx_(G-1); one group: the index itself)."""
+    return codes_per_group ** np.arange(groups - 1, -1, -1, dtype=np.int64)
+
+
+def token_codes(tokens: np.ndarray, codes_per_group: int, groups: int) -> np.ndarray:
+    """Tokens (...) -> each group's code index (..., G)."""
+    return tokens[..., None] // radix(codes_per_group, groups) % codes_per_group
+
+
 class SkiingTokenizer:
     """frames (B, 105, 80) palette indices <-> tokens (B, 14, 10).
 

@@ -12,7 +12,7 @@ import torch
 from neuralplay.games.skiing import PALETTE, SKIER, psnr_db
 from neuralplay.models.vqvae import FRAME, VQVAE, VQVAEConfig
 from neuralplay.runtime.skiing_tokenizer import (
-    DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME,
+    DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME, token_codes,
 )
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
@@ -50,9 +50,9 @@ def codebook_use(tokens: np.ndarray, codebook_size: int, groups: int) -> tuple[f
     """The fraction of codes in use and the perplexity of their use, averaged over the groups
     of a product quantiser (a token numbers one code of each group, base `codebook_size`)."""
     usage, perplexity = [], []
+    codes = token_codes(tokens.ravel().astype(np.int64), codebook_size, groups)
     for g in range(groups):
-        idx = tokens.ravel() // codebook_size ** (groups - 1 - g) % codebook_size
-        counts = np.bincount(idx, minlength=codebook_size).astype(float)
+        counts = np.bincount(codes[:, g], minlength=codebook_size).astype(float)
         p = counts[counts > 0] / counts.sum()
         usage.append((counts > 0).mean())
         perplexity.append(np.exp(-(p * np.log(p)).sum()))
