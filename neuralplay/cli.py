@@ -197,12 +197,14 @@ def cmd_train(args) -> int:
 
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
-    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model, columns=args.columns)
+    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model, columns=args.columns,
+                            piece_from_noise=args.piece_from_noise)
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
     elif args.init_from:  # a warm start takes the size of what it starts from
         source = source_model_config(Path(args.init_from))
-        model = TetrisGANConfig(**{**source, "columns": args.columns or source.get("columns", 0)})
+        model = TetrisGANConfig(**{**source, "columns": args.columns or source.get("columns", 0),
+                                   "piece_from_noise": args.piece_from_noise or source.get("piece_from_noise", False)})
     if not 0 <= model.columns <= model.n_layers:
         raise UserError(f"--columns {model.columns}: the column stream runs in 0 to {model.n_layers} "
                         "(the model's --layers) layers")
@@ -387,10 +389,13 @@ def build_parser() -> Parser:
                             "generator (e.g. the shipped `tetris`); the model size comes from it")
     train.add_argument("--columns", type=int, default=0, metavar="N",
                        help="Tetris: a column stream in the first N layers (10 column tokens the rows read "
-                            "from; with --init-from a rows-only model it starts as that model)")
+                            "from; with --init-from a model with fewer such layers it starts as that model)")
     train.add_argument("--fresh-lr-scale", type=float, default=1.0,
-                       help="Tetris, with --init-from and --columns: the new column stream's learning rate "
-                            "as a multiple of --lr")
+                       help="Tetris, with --init-from and --columns: the learning rate of the column layers "
+                            "the source lacks, as a multiple of --lr")
+    train.add_argument("--piece-from-noise", action="store_true",
+                       help="Tetris: the generator sees only which piece the noise picks (its argmax), "
+                            "so steps without a spawn cannot depend on the noise")
     train.add_argument("--focus-event", choices=TETRIS_EVENTS,
                        help="Tetris: an event that gets --focus-share of every batch")
     train.add_argument("--focus-share", type=float, default=0.0, help="Tetris: share of each batch for --focus-event")

@@ -164,3 +164,45 @@ def test_a_column_stream_added_to_a_warm_start_changes_nothing_at_first(run_dir)
     loss = gen(board, event, noise).square().mean()
     loss.backward()  # the rows' read of the columns learns from the first step
     assert gen.columns.read[0].proj.weight.grad.abs().sum() > 0
+
+
+def test_a_column_stream_deepened_on_a_warm_start_keeps_its_layers_and_adds_fresh_ones(tmp_path):
+    from dataclasses import replace
+
+    from neuralplay.training import run_state
+    from neuralplay.training.tetris_train import TrainConfig, fresh_parameters, warm_start
+
+    shallow = replace(TINY, n_layers=2, columns=1)
+    source, source_disc = Generator(shallow), Discriminator(shallow)
+    for p in source.parameters():  # a source whose column reads are not zero, as after training
+        torch.nn.init.normal_(p, std=0.1)
+    run_state.save(tmp_path, {"generator": source, "discriminator": source_disc}, 0,
+                   TrainConfig(data="-", run_dir=str(tmp_path), model=shallow))
+    gen = Generator(replace(shallow, columns=2))
+    warm_start(gen, Discriminator(gen.cfg), tmp_path)
+    board = torch.randint(0, 2, (6, 2, 22, 10), dtype=torch.uint8)
+    event, noise = torch.arange(6), sample_noise(6)
+    with torch.no_grad():
+        assert torch.equal(gen(board, event, noise), source(board, event, noise))
+    fresh = fresh_parameters(gen, tmp_path)
+    assert fresh and all(n.startswith(("columns.blocks.1.", "columns.read.1.")) for n in fresh)
+    assert {n for n, _ in gen.named_parameters() if ".1." in n and n.startswith("columns.")} == fresh
+
+
+def test_a_generator_that_reads_the_piece_from_the_noise_ignores_its_values(tmp_path):
+    from dataclasses import replace
+
+    from neuralplay.training.tetris_export import export_onnx, parity
+
+    gen = Generator(replace(TINY, piece_from_noise=True)).eval()
+    board = torch.randint(0, 2, (6, 2, 22, 10), dtype=torch.uint8)
+    event = torch.arange(6)
+    spawn = torch.tensor([0, 1, 2, 3, 4, 6])
+    first, second = posterior_noise(spawn, torch.Generator().manual_seed(1)), posterior_noise(spawn)
+    assert not torch.equal(first, second)
+    with torch.no_grad():
+        assert torch.equal(gen(board, event, first), gen(board, event, second))
+        other = posterior_noise(torch.tensor([5, 5, 5, 5, 5, 5]))
+        assert not torch.equal(gen(board, event, first), gen(board, event, other))
+    export_onnx(gen, tmp_path / "g.onnx")
+    assert parity(gen, tmp_path / "g.onnx", board.numpy(), event.numpy()) < 1e-4

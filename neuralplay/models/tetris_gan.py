@@ -35,6 +35,7 @@ class TetrisGANConfig:
     disc_layers: int = 2
     noise_dim: int = N_PIECES
     columns: int = 0  # layers (the first ones) with a second stream of 10 column tokens the rows read from
+    piece_from_noise: bool = False  # the model sees only the noise's argmax (one-hot), not its values
 
 
 def rotary_tables(positions: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -159,6 +160,10 @@ class Generator(nn.Module):
 
     def forward(self, board: torch.Tensor, event: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """board (B, 2, 22, 10) in {0, 1}, event (B,) int64, noise (B, 7) -> logits (B, 2, 22, 10)."""
+        if self.cfg.piece_from_noise:
+            # Only the piece a spawn would bring: a step without a spawn then sees one of 7
+            # inputs, not a continuum of noise values it must learn to ignore.
+            noise = (noise == noise.amax(dim=-1, keepdim=True)).float()
         context = self.event(event) + self.noise(noise)
         tokens = self.rows(board.float(), context, self.columns)
         out = self.head(tokens).reshape(-1, ROWS, CHANNELS, COLS)

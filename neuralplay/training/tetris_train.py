@@ -40,7 +40,7 @@ class TrainConfig:
     focus_event: str | None = None  # an event (name) given an extra share of every batch
     focus_share: float = 0.0  # that share, spread equally over the event's lock / clear / move steps
     init_from: str | None = None  # a run folder or an exported checkpoint to start the generator from
-    fresh_lr_scale: float = 1.0  # with init_from: the column stream's learning rate against the rest's
+    fresh_lr_scale: float = 1.0  # with init_from: learning rate of the layers the source lacks, against the rest's
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 8_000
@@ -121,13 +121,17 @@ def load_generator(run_dir: Path) -> tuple[Generator, dict]:
 
 def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
     """Start from another run's generator and discriminator (a run folder), or from an
-    exported checkpoint's generator (a fresh discriminator then learns beside it). A source
-    without the column stream can start a model with one: the stream starts fresh, and since
-    the rows read it through zero-initialised projections, the model starts as the source."""
+    exported checkpoint's generator (a fresh discriminator then learns beside it). The model
+    may have a deeper column stream than the source (none at all included): the layers the
+    source lacks start fresh, and since the rows read them through zero-initialised
+    projections, the model starts as the source. It may also read the noise as a piece
+    (`piece_from_noise`) where the source read its values; the same weights then start on
+    one-hot inputs."""
     source_cfg = source_model_config(source)
-    same = {k: v for k, v in source_cfg.items() if k != "columns"} == {
-        k: v for k, v in asdict(gen.cfg).items() if k != "columns"}
-    if not same or source_cfg.get("columns", 0) not in (0, gen.cfg.columns):
+    free = ("columns", "piece_from_noise")  # what a warm start may change; the rest is the size
+    same = {k: v for k, v in source_cfg.items() if k not in free} == {
+        k: v for k, v in asdict(gen.cfg).items() if k not in free}
+    if not same or source_cfg.get("columns", 0) > gen.cfg.columns:
         raise UserError(f"{source} holds a model of another size ({source_cfg}): "
                         "start with its size (the CLI takes it from --init-from) or without --init-from")
     if is_run(source):
@@ -137,7 +141,14 @@ def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
         from neuralplay.training.tetris_export import generator_from_checkpoint
 
         source_gen = generator_from_checkpoint(source)[0]
-    gen.load_state_dict(source_gen.state_dict(), strict=source_cfg.get("columns", 0) == gen.cfg.columns)
+    gen.load_state_dict(source_gen.state_dict(), strict=False)  # the size check rules out strays
+
+
+def fresh_parameters(gen: Generator, source: Path) -> set[str]:
+    """Names of the generator's parameters that a warm start from `source` does not set
+    (the column-stream layers the source lacks)."""
+    kept = Generator(TetrisGANConfig(**source_model_config(source))).state_dict().keys()
+    return {name for name, _ in gen.named_parameters() if name not in kept}
 
 
 def is_run(path: Path) -> bool:
@@ -205,14 +216,14 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     sampling = example_weights(train_set, cfg.balance_events, cfg.focus_event, cfg.focus_share)
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
+    fresh = fresh_parameters(gen, Path(cfg.init_from)) if cfg.init_from else set()
     if cfg.init_from and not resume:
         warm_start(gen, disc, Path(cfg.init_from))
-    # A column stream added to a warm-started model learns at `fresh_lr_scale` x the rate of the
-    # weights it starts from, so those are not shaken while it catches up.
-    groups = {"kept": {"params": [], "scale": 1.0},
-              "fresh": {"params": [], "scale": cfg.fresh_lr_scale if cfg.init_from else 1.0}}
+    # Layers a warm-started model adds learn at `fresh_lr_scale` x the rate of the weights it
+    # starts from, so those are not shaken while the new ones catch up.
+    groups = {"kept": {"params": [], "scale": 1.0}, "fresh": {"params": [], "scale": cfg.fresh_lr_scale}}
     for name, p in gen.named_parameters():
-        groups["fresh" if name.startswith("columns.") else "kept"]["params"].append(p)
+        groups["fresh" if name in fresh else "kept"]["params"].append(p)
     opt_g = torch.optim.AdamW(list(groups.values()), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
