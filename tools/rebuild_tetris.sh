@@ -14,6 +14,10 @@ neuralplay train tetris --data "$work/data" --run "$work/run" --steps "$steps" -
 # hard drops given 30% of every batch, for 9,000 steps.
 neuralplay train tetris --data "$work/data" --run "$work/run-columns" --init-from "$work/run" --columns 2 \
     --fresh-lr-scale 10 --focus-event hard_drop --focus-share 0.3 --lr 5e-5 --steps 9000 --eval-every 3000 --threads 2
-neuralplay export tetris --run "$work/run-columns" --data "$work/data" --out checkpoints/tetris.onnx
+# Third stage: the generator sees only which piece the noise picks (steps without a spawn then
+# cannot depend on the noise), 8,000 steps.
+neuralplay train tetris --data "$work/data" --run "$work/run-piece" --init-from "$work/run-columns" \
+    --piece-from-noise --focus-event hard_drop --focus-share 0.2 --lr 1e-4 --steps 8000 --eval-every 4000 --threads 2
+neuralplay export tetris --run "$work/run-piece" --data "$work/data" --out checkpoints/tetris.onnx
 neuralplay eval tetris --data "$work/data" --json > checkpoints/tetris_eval.json
 echo "rebuilt checkpoints/tetris.onnx in $(( ($(date +%s) - start) / 60 )) minutes (work folder $work)"
