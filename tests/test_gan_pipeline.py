@@ -206,3 +206,26 @@ def test_a_generator_that_reads_the_piece_from_the_noise_ignores_its_values(tmp_
         assert not torch.equal(gen(board, event, first), gen(board, event, other))
     export_onnx(gen, tmp_path / "g.onnx")
     assert parity(gen, tmp_path / "g.onnx", board.numpy(), event.numpy()) < 1e-4
+
+
+def test_a_warm_started_run_resumes_after_its_source_is_gone(data_dir, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from neuralplay.training import run_state
+    from neuralplay.training.tetris_train import TrainConfig, train
+
+    shallow = replace(TINY, n_layers=2, columns=1)
+    source = tmp_path / "source"
+    source.mkdir()
+    run_state.save(source, {"generator": Generator(shallow), "discriminator": Discriminator(shallow)}, 0,
+                   TrainConfig(data="-", run_dir=str(source), model=shallow))
+    run = tmp_path / "run"
+    cfg = TrainConfig(data=str(data_dir), run_dir=str(run), steps=2, batch_size=8, eval_every=100, ckpt_every=100,
+                      warmup=1, eval_examples=50, eval_closed_loop_steps=10, threads=1,
+                      model=replace(shallow, columns=2), init_from=str(source), fresh_lr_scale=10.0)
+    train(cfg, show_progress=False)
+    assert json.loads((run / "config.json").read_text())["fresh_parameters"]
+    shutil.rmtree(source)
+    cfg = replace(cfg, steps=3, fresh_parameters=[])
+    assert train(cfg, resume=True, show_progress=False)["step"] == 3

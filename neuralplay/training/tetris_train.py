@@ -41,6 +41,7 @@ class TrainConfig:
     focus_share: float = 0.0  # that share, spread equally over the event's lock / clear / move steps
     init_from: str | None = None  # a run folder or an exported checkpoint to start the generator from
     fresh_lr_scale: float = 1.0  # with init_from: learning rate of the layers the source lacks, against the rest's
+    fresh_parameters: list[str] = field(default_factory=list)  # those layers' parameters (train sets it)
     disc_lr: float = 2e-4
     eval_every: int = 1000
     eval_examples: int = 8_000
@@ -216,7 +217,12 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     sampling = example_weights(train_set, cfg.balance_events, cfg.focus_event, cfg.focus_share)
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
-    fresh = fresh_parameters(gen, Path(cfg.init_from)) if cfg.init_from else set()
+    saved = run_state.config(run_dir, HOW_TO_TRAIN) if resume and (run_dir / run_state.CONFIG).exists() else {}
+    if "fresh_parameters" in saved:  # the source may have changed since (a new shipped checkpoint)
+        cfg.fresh_parameters = saved["fresh_parameters"]
+    elif cfg.init_from:
+        cfg.fresh_parameters = sorted(fresh_parameters(gen, Path(cfg.init_from)))
+    fresh = set(cfg.fresh_parameters)
     if cfg.init_from and not resume:
         warm_start(gen, disc, Path(cfg.init_from))
     # Layers a warm-started model adds learn at `fresh_lr_scale` x the rate of the weights it
