@@ -8,7 +8,8 @@ different noise draws, as play does. Printed as one JSON object: the board accur
 draw; how many boards are wrong under every draw and how many under some only (those
 depend on the noise, which a step without a spawn should not); the accuracy on drops that
 clear lines and on the rest; and the accuracy on the first `--train-examples` hard drops of
-the training set (as good as on the test set: the model underfits, more data will not help).
+the training set (no better than on the test set: the model underfits; better: more data
+may help).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from neuralplay.runtime.tetris import DEFAULT_CHECKPOINT, GAME, MODEL_KIND
 from neuralplay.training import tetris_data
 from neuralplay.training.tetris_eval import onnx_predictor
 from neuralplay.training.tetris_metrics import predict_all
+from neuralplay.training.tetris_train import transition_kind
 
 HARD_DROP = EVENT_NAMES.index("hard_drop")
 
@@ -49,7 +51,7 @@ def main() -> None:
     session = onnx_session(ckpt.onnx_path, threads=2)
     test = hard_drops(tetris_data.load(args.data / "test_play.npz"))
     right = np.stack([correct(session, test, seed) for seed in range(args.draws)])
-    clears = tetris_data.filled(test.y).sum(axis=(1, 2)) < tetris_data.filled(test.x).sum(axis=(1, 2))
+    clears = transition_kind(test.x, test.y, test.spawn) == 2  # a hard drop always locks
     train = hard_drops(tetris_data.load(args.data / "train.npz"), args.train_examples)
     print(json.dumps({
         "checkpoint": ckpt.identity,
