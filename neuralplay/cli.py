@@ -14,6 +14,7 @@ from neuralplay.paths import user_data_dir
 PLAYABLE = ("tetris", "skiing")  # play, collect, bench
 TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
+PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
 
 
@@ -183,7 +184,7 @@ def train_skiing(args) -> int:
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
-                 seed=args.seed, **schedule_options(args), **extra)
+                 precision=args.precision, seed=args.seed, **schedule_options(args), **extra)
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0
@@ -400,6 +401,9 @@ def build_parser() -> Parser:
                        help="Tetris: an event that gets --focus-share of every batch")
     train.add_argument("--focus-share", type=float, default=0.0, help="Tetris: share of each batch for --focus-event")
     train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="skiing-tokenizer: the forward pass in bf16 or fp32; auto (default) is bf16 where the CPU "
+                            "has bf16 instructions (AVX512-BF16, AMX), several times faster there")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
 

@@ -66,8 +66,21 @@ def test_a_product_quantiser_numbers_tokens_by_its_groups_codes():
     assert torch.allclose(q.permute(0, 2, 3, 1).reshape(-1, 8), codes)
 
 
-@pytest.mark.parametrize("groups", [1, 2])
-def test_train_resume_export_and_onnx_parity(data_dir, tmp_path, groups):
+def test_under_bf16_autocast_the_codebook_still_quantises_in_fp32():
+    from neuralplay.training.loop import autocast
+
+    torch.manual_seed(0)
+    model = VQVAE(TINY).eval()
+    z = torch.randn(2, TINY.code_dim, 14, 10).bfloat16()
+    with autocast("bf16"):
+        q, tokens = model.codebook(z)
+    q_ref, tokens_ref = model.codebook(z.float())
+    assert q.dtype == torch.float32
+    assert torch.equal(tokens, tokens_ref) and torch.equal(q, q_ref)
+
+
+@pytest.mark.parametrize("groups, precision", [(1, "fp32"), (2, "bf16")])
+def test_train_resume_export_and_onnx_parity(data_dir, tmp_path, groups, precision):
     from dataclasses import replace
 
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
@@ -76,8 +89,9 @@ def test_train_resume_export_and_onnx_parity(data_dir, tmp_path, groups):
     run = tmp_path / "run"
     model_cfg = replace(TINY, groups=groups)
     cfg = TokenizerTrainConfig(data=str(data_dir), run_dir=str(run), steps=3, batch_size=4, eval_every=3,
-                               ckpt_every=3, threads=1, model=model_cfg)
+                               ckpt_every=3, threads=1, precision=precision, model=model_cfg)
     assert train(cfg, show_progress=False)["step"] == 3
+    assert json.loads((run / "config.json").read_text())["precision"] == precision
     cfg.steps = 4
     assert train(cfg, resume=True, show_progress=False)["step"] == 4
     export(run, tmp_path / "ckpt", data_dir)

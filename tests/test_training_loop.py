@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from neuralplay.training import run_state  # noqa: E402
-from neuralplay.training.loop import Pace, cosine_lr  # noqa: E402
+from neuralplay.training.loop import Pace, cosine_lr, resolve_precision  # noqa: E402
 
 
 def test_cosine_schedule_warms_up_then_falls_to_the_floor():
@@ -16,6 +16,11 @@ def test_cosine_schedule_warms_up_then_falls_to_the_floor():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
     assert lrs[100] == pytest.approx(1e-5)
+
+
+def test_auto_precision_resolves_to_one_the_run_can_record():
+    assert resolve_precision("auto") in ("bf16", "fp32")
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
 
 
 @dataclass

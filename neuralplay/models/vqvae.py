@@ -120,7 +120,13 @@ class EMACodebook(nn.Module):
         return dist.argmin(dim=-1)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B, D, H, W) -> (quantised z with straight-through gradient, tokens (B, H, W))."""
+        """z (B, D, H, W) -> (quantised z with straight-through gradient, tokens (B, H, W)).
+        Always in fp32, also under bf16 autocast: nearest codes and their moving averages
+        need the precision."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantise(z.float())
+
+    def _quantise(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, d, h, w = z.shape
         parts = z.permute(0, 2, 3, 1).reshape(-1, self.groups, d // self.groups)
         idx = self.nearest(parts)
@@ -190,9 +196,9 @@ class VQVAE(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (palette logits (B, C, 105, 80), token indices, loss)."""
-        z = self.encoder(one_hot_frames(frames, self.cfg.n_colours))
+        z = self.encoder(one_hot_frames(frames, self.cfg.n_colours)).float()
         q, idx = self.codebook(z)
-        logits = self.decoder(q)[:, :, :FRAME[0]]
+        logits = self.decoder(q)[:, :, :FRAME[0]].float()
         target = frames.long()
         weight = torch.where(target == 0, self.cfg.background_weight, self.cfg.object_weight)
         weight = torch.where(target == SKIER, self.cfg.skier_weight, weight)

@@ -8,7 +8,26 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from neuralplay.training import run_state
+
+def resolve_precision(precision: str) -> str:
+    """`auto` is bf16 where the CPU computes in it natively (AVX512-BF16 or AMX: there a
+    tokenizer step is about 6x faster), fp32 elsewhere, where bf16 would be emulated."""
+    if precision != "auto":
+        return precision
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native else "fp32"
+
+
+def autocast(precision: str) -> torch.autocast:
+    """The forward pass in bf16 (matrix products and convolutions; the rest stays fp32), or
+    plain fp32. Weights, gradients and optimiser state are fp32 either way."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def cosine_lr(step: int, steps: int, peak: float, warmup: int, floor: float = 0.0) -> float:

@@ -15,7 +15,7 @@ from neuralplay.runtime.skiing_tokenizer import (
     DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME, token_codes,
 )
 from neuralplay.training import run_state
-from neuralplay.training.loop import Pace, cosine_lr
+from neuralplay.training.loop import Pace, autocast, cosine_lr, resolve_precision
 from neuralplay.training.skiing_data import load_frames
 
 
@@ -31,6 +31,7 @@ class TokenizerTrainConfig:
     ckpt_every: int = 250
     max_minutes: float | None = None
     threads: int = 2
+    precision: str = "auto"  # of the forward pass: bf16, fp32, or auto (bf16 where the CPU has it)
     seed: int = 0
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
 
@@ -114,6 +115,7 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    cfg.precision = resolve_precision(cfg.precision)
     rng = np.random.default_rng(cfg.seed)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +154,8 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
         batch = torch.from_numpy(frames[rng.integers(0, len(frames), cfg.batch_size)])
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        _, _, loss = model(batch)
+        with autocast(cfg.precision):
+            _, _, loss = model(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
