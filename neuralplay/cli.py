@@ -177,7 +177,9 @@ def train_skiing(args) -> int:
             raise UserError(f"--codebook-size {model.codebook_size} --codebook-groups {model.groups}: a codebook "
                             f"needs 2 codes or more, and the groups must divide the code's {model.code_dim} "
                             "dimensions (1, 2, 4, 8, 16 or 32)")
-        extra = {"model": model}
+        if args.skier_weight is not None and args.skier_weight <= 0:
+            raise UserError(f"--skier-weight {args.skier_weight}: a loss weight is a positive number")
+        extra = {"model": model, "skier_weight": args.skier_weight}
     else:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         extra = {"tokenizer": args.tokenizer}
@@ -380,6 +382,9 @@ def build_parser() -> Parser:
     train.add_argument("--codebook-groups", type=int,
                        help="skiing-tokenizer: codebooks of a product quantiser; a token is one code of each "
                             "(default 1)")
+    train.add_argument("--skier-weight", type=float,
+                       help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5), "
+                            "also on --resume, where the rest of the model comes from the run")
     train.add_argument("--d-model", type=int, default=128)
     train.add_argument("--layers", type=int, default=5)
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")

@@ -92,8 +92,9 @@ def test_train_resume_export_and_onnx_parity(data_dir, tmp_path, groups, precisi
                                ckpt_every=3, threads=1, precision=precision, model=model_cfg)
     assert train(cfg, show_progress=False)["step"] == 3
     assert json.loads((run / "config.json").read_text())["precision"] == precision
-    cfg.steps = 4
+    cfg.steps, cfg.skier_weight = 4, 40.0  # a loss weight may change on resume; the rest comes from the run
     assert train(cfg, resume=True, show_progress=False)["step"] == 4
+    assert json.loads((run / "config.json").read_text())["model"]["skier_weight"] == 40.0
     export(run, tmp_path / "ckpt", data_dir)
     tokenizer = SkiingTokenizer(tmp_path / "ckpt")
     metrics = tokenizer.encoder_ckpt.meta["metrics"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class TokenizerTrainConfig:
     precision: str = "auto"  # of the forward pass: bf16, fp32, or auto (bf16 where the CPU has it)
     seed: int = 0
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
+    skier_weight: float | None = None  # the model's loss weight of skier pixels, also on resume (None: keep)
 
 
 def error_shares(pred: np.ndarray, true: np.ndarray, rows_per_band: int) -> dict:
@@ -124,6 +125,8 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
     if resume and (run_dir / run_state.CONFIG).exists():  # a resumed run keeps its model
         cfg.model = saved_model_config(run_dir)
+    if cfg.skier_weight is not None:  # a loss weight, not the architecture: it may change on resume
+        cfg.model = replace(cfg.model, skier_weight=cfg.skier_weight)
     model = VQVAE(cfg.model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     parts = {"model": model, "opt": opt}
