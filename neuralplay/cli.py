@@ -179,14 +179,14 @@ def train_skiing(args) -> int:
                             "dimensions (1, 2, 4, 8, 16 or 32)")
         if args.skier_weight is not None and args.skier_weight <= 0:
             raise UserError(f"--skier-weight {args.skier_weight}: a loss weight is a positive number")
-        extra = {"model": model, "skier_weight": args.skier_weight}
+        extra = {"model": model, "skier_weight": args.skier_weight, "precision": args.precision}
     else:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         extra = {"tokenizer": args.tokenizer}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
-                 precision=args.precision, seed=args.seed, **schedule_options(args), **extra)
+                 seed=args.seed, **schedule_options(args), **extra)
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
     return 0

@@ -111,6 +111,7 @@ def test_the_cli_names_the_engine_events():
 @pytest.mark.parametrize("args, words", [
     (("train", "skiing-tokenizer", "--codebook-groups", "3"), ("--codebook-groups 3", "divide")),
     (("train", "skiing-tokenizer", "--skier-weight", "0"), ("--skier-weight 0", "positive")),
+    (("train", "skiing-dynamics"), ("no Skiing episodes", "collect skiing")),
     (("train", "tetris", "--columns", "9"), ("--columns 9", "--layers")),
     (("train", "tetris", "--init-from", "no-such-checkpoint"), ("no-such-checkpoint", "--init-from")),
 ])

@@ -4,15 +4,21 @@
 #   tools/rebuild_skiing.sh [WORKDIR]        (needs `pip install -e '.[train]'`)
 # The data and the runs go to WORKDIR (default: a new temporary folder); the graphs, their
 # metadata and the start states to checkpoints/, the evaluations to checkpoints/skiing_*eval.json.
-# TOK_STEPS and DYN_STEPS set the training lengths.
+# DYN_STEPS sets the dynamics model's training length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
-tok_steps=${TOK_STEPS:-2600}
-dyn_steps=${DYN_STEPS:-8000}
+dyn_steps=${DYN_STEPS:-DYNSTEPS}
 start=$(date +%s)
 neuralplay collect skiing --out "$work/data" --episodes 8 --seed 0
-neuralplay train skiing-tokenizer --data "$work/data" --run "$work/tokenizer" --steps "$tok_steps" --threads 2
+# The tokenizer: a product quantiser of 2 codebooks of 64 codes, trained as it was for the
+# shipped one, in stages of one run: 8,000 steps at lr 1e-3, resumed to 14,000 at a lower peak,
+# then with the skier's pixels weighted 60 instead of 20 to 17,000 and to 20,000 steps.
+tok=(--data "$work/data" --run "$work/tokenizer" --threads 2)
+neuralplay train skiing-tokenizer "${tok[@]}" --codebook-groups 2 --codebook-size 64 --steps 8000
+neuralplay train skiing-tokenizer "${tok[@]}" --resume --steps 14000 --lr 3e-4
+neuralplay train skiing-tokenizer "${tok[@]}" --resume --steps 17000 --lr 1e-3 --skier-weight 60
+neuralplay train skiing-tokenizer "${tok[@]}" --resume --steps 20000 --lr 1e-3 --skier-weight 60
 neuralplay export skiing-tokenizer --run "$work/tokenizer" --data "$work/data" --out checkpoints/
 neuralplay eval skiing-tokenizer --data "$work/data" --json > checkpoints/skiing_tokenizer_eval.json
 neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics" --steps "$dyn_steps" --threads 2

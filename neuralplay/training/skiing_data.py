@@ -63,12 +63,17 @@ def load_episode(path: Path) -> dict:
                         "`neuralplay collect skiing`") from None
 
 
-def load_frames(folder: Path, limit: int | None = None) -> np.ndarray:
-    """All frames of the episodes in a folder, (N, 105, 80) uint8."""
+def episode_paths(folder: Path) -> list[Path]:
+    """The episode files of a folder, sorted; a one-line error if there are none."""
     paths = sorted(folder.glob("*.npz"))
     if not paths:
         raise UserError(f"no Skiing episodes in {folder}: run `neuralplay collect skiing` first")
-    frames = [load_episode(p)["frames"] for p in paths[:limit]]
+    return paths
+
+
+def load_frames(folder: Path, limit: int | None = None) -> np.ndarray:
+    """All frames of the episodes in a folder, (N, 105, 80) uint8."""
+    frames = [load_episode(p)["frames"] for p in episode_paths(folder)[:limit]]
     return np.concatenate(frames)
 
 

@@ -18,7 +18,7 @@ from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_tokenizer import GraphOf
-from neuralplay.training.skiing_data import load_episode
+from neuralplay.training.skiing_data import episode_paths, load_episode
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
 
@@ -43,10 +43,10 @@ class DynamicsTrainConfig:
 def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
     """Tokens and actions of every episode of a split, cached per tokenizer in
     data_dir/tokens/<encoder id>/split/."""
-    out = []
+    out, paths = [], episode_paths(data_dir / split)
     cache = data_dir / "tokens" / tokenizer.encoder_ckpt.identity.replace("@", "-") / split
     cache.mkdir(parents=True, exist_ok=True)
-    for path in sorted((data_dir / split).glob("*.npz")):
+    for path in paths:
         cached = cache / path.name
         if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime:
             with np.load(cached, allow_pickle=False) as f:
