@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
-dyn_steps=${DYN_STEPS:-DYNSTEPS}
+dyn_steps=${DYN_STEPS:-5000}
 start=$(date +%s)
 neuralplay collect skiing --out "$work/data" --episodes 8 --seed 0
 # The tokenizer: a product quantiser of 2 codebooks of 64 codes, trained as it was for the
