@@ -19,12 +19,11 @@ import torch
 
 from neuralplay.models.vqvae import VQVAE, VQVAEConfig
 from neuralplay.training import run_state
-from neuralplay.training.loop import autocast
 from neuralplay.training.skiing_data import load_frames
-from neuralplay.training.skiing_tokenizer import HOW_TO_TRAIN, saved_model_config
+from neuralplay.training.skiing_tokenizer import HOW_TO_TRAIN, saved_model_config, train_step
 
 
-def fresh_model(run: Path | None) -> tuple[VQVAE, torch.optim.Optimizer, int]:
+def model_to_time(run: Path | None) -> tuple[VQVAE, torch.optim.Optimizer, int]:
     """The run's model and optimiser (or fresh ones) and its batch size."""
     cfg = saved_model_config(run) if run else VQVAEConfig(groups=2, codebook_size=64)
     model = VQVAE(cfg)
@@ -36,17 +35,13 @@ def fresh_model(run: Path | None) -> tuple[VQVAE, torch.optim.Optimizer, int]:
 
 
 def step_seconds(run: Path | None, frames: np.ndarray, precision: str, steps: int) -> float:
-    model, opt, batch_size = fresh_model(run)
+    model, opt, batch_size = model_to_time(run)
     rng = np.random.default_rng(0)
     times = []
     for _ in range(steps + 1):  # the first step warms up
         batch = torch.from_numpy(frames[rng.integers(0, len(frames), batch_size)])
         start = time.perf_counter()
-        with autocast(precision):
-            _, _, loss = model(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, batch, precision)
         times.append(time.perf_counter() - start)
     return float(np.median(times[1:]))
 

@@ -12,6 +12,7 @@ import torch
 
 from neuralplay.training import run_state
 
+
 def resolve_precision(precision: str) -> str:
     """`auto` is bf16 where the CPU computes in it natively (AVX512-BF16 or AMX: there a
     tokenizer step is about 6x faster), fp32 elsewhere, where bf16 would be emulated."""

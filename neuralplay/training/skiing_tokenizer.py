@@ -108,6 +108,16 @@ def evaluate_torch(model: VQVAE, frames: np.ndarray) -> dict:
                                   model.cfg.groups)
 
 
+def train_step(model: VQVAE, opt: torch.optim.Optimizer, batch: torch.Tensor, precision: str) -> torch.Tensor:
+    """One optimiser step on a batch of frames, the forward pass in `precision`; its loss."""
+    with autocast(precision):
+        _, _, loss = model(batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
@@ -157,11 +167,7 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
         batch = torch.from_numpy(frames[rng.integers(0, len(frames), cfg.batch_size)])
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        with autocast(cfg.precision):
-            _, _, loss = model(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = train_step(model, opt, batch, cfg.precision)
         step += 1
         bar.update(1)
         if step % 50 == 0:
