@@ -179,10 +179,16 @@ def train_skiing(args) -> int:
                             "dimensions (1, 2, 4, 8, 16 or 32)")
         if args.skier_weight is not None and args.skier_weight <= 0:
             raise UserError(f"--skier-weight {args.skier_weight}: a loss weight is a positive number")
+        if args.init_from:
+            raise UserError("--init-from starts Tetris or skiing-dynamics runs; a tokenizer run continues with --resume")
         extra = {"model": model, "skier_weight": args.skier_weight, "precision": args.precision}
     else:
+        from neuralplay.models.st_transformer import STConfig
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
-        extra = {"tokenizer": args.tokenizer}
+        if args.context is not None and args.context < 2:
+            raise UserError(f"--context {args.context}: the model needs a past frame and the one it predicts (2 or more)")
+        model = STConfig(**({} if args.context is None else {"context": args.context}))
+        extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
@@ -392,7 +398,11 @@ def build_parser() -> Parser:
     train.add_argument("--resume", action="store_true", help="continue the run in --run")
     train.add_argument("--init-from", metavar="RUN|CHECKPOINT",
                        help="Tetris: start a new run from a run folder's models or an exported checkpoint's "
-                            "generator (e.g. the shipped `tetris`); the model size comes from it")
+                            "generator (e.g. the shipped `tetris`); skiing-dynamics: from a dynamics run "
+                            "folder's model; the model size comes from it")
+    train.add_argument("--context", type=int,
+                       help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
+                            "with --init-from it may differ from the source's")
     train.add_argument("--columns", type=int, default=0, metavar="N",
                        help="Tetris: a column stream in the first N layers (10 column tokens the rows read "
                             "from; with --init-from a model with fewer such layers it starts as that model)")

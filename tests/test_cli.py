@@ -112,6 +112,9 @@ def test_the_cli_names_the_engine_events():
     (("train", "skiing-tokenizer", "--codebook-groups", "3"), ("--codebook-groups 3", "divide")),
     (("train", "skiing-tokenizer", "--skier-weight", "0"), ("--skier-weight 0", "positive")),
     (("train", "skiing-dynamics"), ("no Skiing episodes", "collect skiing")),
+    (("train", "skiing-dynamics", "--context", "1"), ("--context 1", "2 or more")),
+    (("train", "skiing-dynamics", "--init-from", "no-such-run"), ("no-such-run", "train skiing-dynamics")),
+    (("train", "skiing-tokenizer", "--init-from", "no-such-run"), ("--init-from", "--resume")),
     (("train", "tetris", "--columns", "9"), ("--columns 9", "--layers")),
     (("train", "tetris", "--init-from", "no-such-checkpoint"), ("no-such-checkpoint", "--init-from")),
 ])

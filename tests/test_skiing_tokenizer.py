@@ -191,3 +191,32 @@ def test_dynamics_trains_on_tokenized_episodes(data_dir, tmp_path):
     assert any((data_dir / "tokens").glob("*/train/*.npz"))  # tokenized once, cached per tokenizer
     model, saved = load_model(tmp_path / "dyn")
     assert saved["model"]["codebook_size"] == TINY.codebook_size
+
+
+def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it(data_dir, tmp_path):
+    from neuralplay.models.st_transformer import STConfig
+    from neuralplay.training import run_state
+    from neuralplay.training.skiing_dynamics import DynamicsTrainConfig, load_model, train as train_dynamics
+    from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig, export, train
+
+    train(TokenizerTrainConfig(data=str(data_dir), run_dir=str(tmp_path / "tok"), steps=1, batch_size=4,
+                               eval_every=1, ckpt_every=1, threads=1, model=TINY), show_progress=False)
+    export(tmp_path / "tok", tmp_path / "tokenizer", data_dir)
+
+    def run(name: str, steps: int, context: int, d_model: int = 16, init_from: str | None = None):
+        cfg = DynamicsTrainConfig(data=str(data_dir), run_dir=str(tmp_path / name), tokenizer=str(tmp_path / "tokenizer"),
+                                  steps=steps, batch_size=2, eval_every=steps, ckpt_every=steps, threads=1,
+                                  init_from=init_from,
+                                  model=STConfig(d_model=d_model, n_layers=1, n_heads=2, d_ff=32, context=context))
+        return train_dynamics(cfg, resume=(tmp_path / name).exists(), show_progress=False)
+
+    run("short", 2, context=4)
+    source, _ = load_model(tmp_path / "short")
+    run("long", 1, context=6, d_model=32, init_from=str(tmp_path / "short"))  # the size comes from the source
+    model, saved = load_model(tmp_path / "long")
+    assert saved["model"]["context"] == 6 and saved["model"]["d_model"] == 16
+    for name, weights in model.state_dict().items():  # one warm-up step (lr ~ 1e-6) from the source's weights
+        torch.testing.assert_close(weights, source.state_dict()[name], atol=1e-4, rtol=0)
+
+    run("long", 2, context=4)  # resumed: the run keeps its context
+    assert run_state.config(tmp_path / "long", "")["model"]["context"] == 6

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class DynamicsTrainConfig:
     max_minutes: float | None = None
     threads: int = 2
     seed: int = 0
+    init_from: str | None = None  # a dynamics run folder whose weights a new run starts from
     model: STConfig = field(default_factory=STConfig)
 
 
@@ -106,12 +107,31 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     return np.concatenate([np.concatenate(list(to_rgb(r)), axis=1) for r in rows], axis=0)
 
 
+def run_model_config(run_dir: Path) -> STConfig:
+    """The model config a dynamics run was trained with."""
+    model_cfg = run_state.config(run_dir, HOW_TO_TRAIN)["model"]
+    return STConfig(**dict(model_cfg, grid=tuple(model_cfg["grid"])))
+
+
 def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
-    cfg = run_state.config(run_dir, HOW_TO_TRAIN)
-    model_cfg = dict(cfg["model"], grid=tuple(cfg["model"]["grid"]))
-    model = STTransformer(STConfig(**model_cfg))
+    model = STTransformer(run_model_config(run_dir))
     run_state.load(run_dir, {"model": model}, HOW_TO_TRAIN)
-    return model.eval(), cfg
+    return model.eval(), run_state.config(run_dir, HOW_TO_TRAIN)
+
+
+def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
+    """A resumed run keeps its model; a warm start takes its source's, with this run's context
+    (time enters only as rotary positions, so the weights serve any context); a new run
+    takes cfg.model. Codebook and groups always come from the tokenizer."""
+    run_dir = Path(cfg.run_dir)
+    if resume and (run_dir / run_state.CONFIG).exists():
+        model = run_model_config(run_dir)
+    elif cfg.init_from:
+        model = replace(run_model_config(Path(cfg.init_from)), context=cfg.model.context)
+    else:
+        model = cfg.model
+    model.codebook_size, model.groups = tokenizer.codebook_size, tokenizer.groups
+    return model
 
 
 def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = True) -> dict:
@@ -127,10 +147,12 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
-    cfg.model.codebook_size, cfg.model.groups = tokenizer.codebook_size, tokenizer.groups
+    cfg.model = model_config(cfg, resume, tokenizer)
     data_dir = Path(cfg.data)
     train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
     model = STTransformer(cfg.model)
+    if cfg.init_from and not resume:
+        run_state.load(Path(cfg.init_from), {"model": model}, HOW_TO_TRAIN)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
