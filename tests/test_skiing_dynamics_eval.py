@@ -42,6 +42,8 @@ def test_metrics_are_all_there_and_in_range(result):
     for key in ("token_accuracy", "skier_persistence", "teacher_forced_pixel_accuracy"):
         assert 0 <= result[key] <= 1
     assert result["teacher_forced_frames"] == SMALL["teacher_forced"]
+    shares = result["teacher_forced_error_share_by_token_row"]
+    assert len(shares) == 14 and all(v >= 0 for v in shares) and abs(sum(shares) - 1) < 1e-3
     assert result["rollouts"] == SMALL["rollouts"]
     assert result["rollout_horizon"] == 64 - 2  # 64-step episodes: shortened to what the episodes allow
     assert len(result["psnr_by_horizon"]) == result["rollout_horizon"]

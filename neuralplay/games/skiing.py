@@ -81,6 +81,17 @@ def frame_mse(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
     return float(np.mean(diff ** 2) / 255.0 ** 2)
 
 
+def error_shares(pred: np.ndarray, true: np.ndarray, rows_per_band: int) -> dict:
+    """Where the squared error of the RGB renderings lies: its share in each band of rows (a
+    row of tokens), and on pixels that are snow in the true frame (something painted there)."""
+    err = ((PALETTE[pred].astype(np.float64) - PALETTE[true]) ** 2).sum(axis=-1)
+    total = err.sum() or 1.0
+    by_row = err.sum(axis=(0, 2))
+    bands = [float(by_row[r:r + rows_per_band].sum() / total) for r in range(0, len(by_row), rows_per_band)]
+    return {"error_share_by_token_row": [round(b, 4) for b in bands],
+            "error_share_on_snow": round(float(err[true == 0].sum() / total), 4)}
+
+
 def psnr_from_mse(mse: float) -> float:
     """PSNR in dB of a mean squared error (values in [0, 1]), capped at PSNR_CAP_DB."""
     return PSNR_CAP_DB if mse <= 0 else float(min(PSNR_CAP_DB, 10 * np.log10(1.0 / mse)))

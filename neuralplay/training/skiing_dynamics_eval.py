@@ -7,7 +7,8 @@ frames under its actions. What is measured:
 - teacher-forced next frame: the model is reset on the real frames before frame t (and
   the actions between them), stepped once with the action that led to t, and its frame is
   compared with the real frame t; `token_accuracy` is the share of its predicted tokens
-  equal to the tokenizer's tokens of the real frame t.
+  equal to the tokenizer's tokens of the real frame t; `teacher_forced_error_share_by_token_row`
+  is the share of the squared error in each band of rows a row of tokens covers.
 - open loop: the model is reset on real frames at a start and stepped with the episode's
   own actions, never re-synced; its frame k steps ahead is compared with the real one
   (`psnr_by_horizon`, `rollout_psnr_db_15`, `rollout_psnr_db_60`).
@@ -29,7 +30,7 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import (
-    PSNR_CAP_DB, SKIER, difference_image, frame_mse, psnr_from_mse, to_rgb,
+    PSNR_CAP_DB, SKIER, difference_image, error_shares, frame_mse, psnr_from_mse, to_rgb,
 )
 from neuralplay.runtime.skiing import NeuralSkiing
 from neuralplay.training.skiing_data import load_episode
@@ -143,8 +144,8 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
     picks = np.sort(rng.choice(len(candidates), size=min(n, len(candidates)), replace=False))
     if not len(picks):
         return {"teacher_forced_psnr_db": None, "token_accuracy": None, "teacher_forced_pixel_accuracy": None,
-                "teacher_forced_frames": 0}
-    mse, predicted, pixels, targets = [], [], [], []
+                "teacher_forced_frames": 0, "teacher_forced_error_share_by_token_row": None}
+    mse, predicted, pixels, frames, targets = [], [], [], [], []
     for i in picks:
         e, t = candidates[i]
         ep = episodes[e]
@@ -154,13 +155,17 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
         mse.append(frame_mse(pred, true))
         pixels.append(float((pred == true).mean()))
         predicted.append(model.tokens.copy())
+        frames.append(pred)
         targets.append(true)
-    true_tokens = np.concatenate([model.tokenizer.encode(np.stack(targets[i:i + 64]))
-                                  for i in range(0, len(targets), 64)]).reshape(len(targets), -1)
+    encoded = np.concatenate([model.tokenizer.encode(np.stack(targets[i:i + 64])) for i in range(0, len(targets), 64)])
+    true_tokens = encoded.reshape(len(targets), -1)
+    rows_per_token = -(-targets[0].shape[0] // encoded.shape[1])
+    shares = error_shares(np.stack(frames), np.stack(targets), rows_per_token)["error_share_by_token_row"]
     return {"teacher_forced_psnr_db": psnr_from_mse(float(np.mean(mse))),
             "token_accuracy": float((np.stack(predicted) == true_tokens).mean()),
             "teacher_forced_pixel_accuracy": float(np.mean(pixels)),
-            "teacher_forced_frames": len(picks)}
+            "teacher_forced_frames": len(picks),
+            "teacher_forced_error_share_by_token_row": shares}
 
 
 def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, int]], horizon: int,

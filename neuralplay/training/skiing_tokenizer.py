@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuralplay.games.skiing import PALETTE, SKIER, psnr_db
+from neuralplay.games.skiing import PALETTE, SKIER, error_shares, psnr_db
 from neuralplay.models.vqvae import FRAME, VQVAE, VQVAEConfig
 from neuralplay.runtime.skiing_tokenizer import (
     DECODER_KIND, DECODER_NAME, ENCODER_KIND, ENCODER_NAME, GAME, token_codes,
@@ -35,17 +35,6 @@ class TokenizerTrainConfig:
     seed: int = 0
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
     skier_weight: float | None = None  # the model's loss weight of skier pixels, also on resume (None: keep)
-
-
-def error_shares(pred: np.ndarray, true: np.ndarray, rows_per_band: int) -> dict:
-    """Where the squared error of the RGB renderings lies: its share in each band of rows (a
-    row of tokens), and on pixels that are snow in the true frame (something painted there)."""
-    err = ((PALETTE[pred].astype(np.float64) - PALETTE[true]) ** 2).sum(axis=-1)
-    total = err.sum() or 1.0
-    by_row = err.sum(axis=(0, 2))
-    bands = [float(by_row[r:r + rows_per_band].sum() / total) for r in range(0, len(by_row), rows_per_band)]
-    return {"error_share_by_token_row": [round(b, 4) for b in bands],
-            "error_share_on_snow": round(float(err[true == 0].sum() / total), 4)}
 
 
 def codebook_use(tokens: np.ndarray, codebook_size: int, groups: int) -> tuple[float, float]:
