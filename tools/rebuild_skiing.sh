@@ -4,7 +4,7 @@
 #   tools/rebuild_skiing.sh [WORKDIR]        (needs `pip install -e '.[train]'`)
 # The data and the runs go to WORKDIR (default: a new temporary folder); the graphs, their
 # metadata and the start states to checkpoints/, the evaluations to checkpoints/skiing_*eval.json.
-# DYN_STEPS sets the dynamics model's training length.
+# DYN_STEPS sets the length of the dynamics model's first stage (4 frames of context).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
@@ -21,7 +21,11 @@ neuralplay train skiing-tokenizer "${tok[@]}" --resume --steps 17000 --lr 1e-3 -
 neuralplay train skiing-tokenizer "${tok[@]}" --resume --steps 20000 --lr 1e-3 --skier-weight 60
 neuralplay export skiing-tokenizer --run "$work/tokenizer" --data "$work/data" --out checkpoints/
 neuralplay eval skiing-tokenizer --data "$work/data" --json > checkpoints/skiing_tokenizer_eval.json
-neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics" --steps "$dyn_steps" --threads 2
+# The dynamics model: 4 frames of context first, then a new run warm-started from it that
+# sees 8 (the weights do not depend on the context: time is rotary).
+neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics-4" --steps "$dyn_steps" --threads 2
+neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics" --init-from "$work/dynamics-4" \
+  --context 8 --steps 4500 --lr 3e-4 --threads 2
 neuralplay export skiing-dynamics --run "$work/dynamics" --data "$work/data" --out checkpoints/
 neuralplay eval skiing --data "$work/data" --json > checkpoints/skiing_eval.json
 echo "rebuilt the Skiing checkpoints in $(( ($(date +%s) - start) / 60 )) minutes (work folder $work)"
