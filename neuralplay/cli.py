@@ -402,7 +402,7 @@ def build_parser() -> Parser:
                             "folder's model; the model size comes from it")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
-                            "with --init-from it may differ from the source's")
+                            "with --init-from it may differ from the source's; a resumed run keeps its own")
     train.add_argument("--columns", type=int, default=0, metavar="N",
                        help="Tetris: a column stream in the first N layers (10 column tokens the rows read "
                             "from; with --init-from a model with fewer such layers it starts as that model)")
