@@ -81,12 +81,14 @@ def frame_mse(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
     return float(np.mean(diff ** 2) / 255.0 ** 2)
 
 
-def error_shares(pred: np.ndarray, true: np.ndarray, rows_per_band: int) -> dict:
-    """Where the squared error of the RGB renderings lies: its share in each band of rows (a
-    row of tokens), and on pixels that are snow in the true frame (something painted there)."""
+def error_shares(pred: np.ndarray, true: np.ndarray, token_rows: int) -> dict:
+    """Where the squared error of the RGB renderings of frames (N, H, W) lies: its share in
+    each of `token_rows` bands of rows (the rows a row of tokens covers), and on pixels that
+    are snow in the true frame (something painted there)."""
     err = ((PALETTE[pred].astype(np.float64) - PALETTE[true]) ** 2).sum(axis=-1)
     total = err.sum() or 1.0
     by_row = err.sum(axis=(0, 2))
+    rows_per_band = -(-len(by_row) // token_rows)
     bands = [float(by_row[r:r + rows_per_band].sum() / total) for r in range(0, len(by_row), rows_per_band)]
     return {"error_share_by_token_row": [round(b, 4) for b in bands],
             "error_share_on_snow": round(float(err[true == 0].sum() / total), 4)}

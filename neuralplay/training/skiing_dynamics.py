@@ -107,14 +107,14 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     return np.concatenate([np.concatenate(list(to_rgb(r)), axis=1) for r in rows], axis=0)
 
 
-def run_model_config(run_dir: Path) -> STConfig:
+def saved_model_config(run_dir: Path) -> STConfig:
     """The model config a dynamics run was trained with."""
     model_cfg = run_state.config(run_dir, HOW_TO_TRAIN)["model"]
     return STConfig(**dict(model_cfg, grid=tuple(model_cfg["grid"])))
 
 
 def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
-    model = STTransformer(run_model_config(run_dir))
+    model = STTransformer(saved_model_config(run_dir))
     run_state.load(run_dir, {"model": model}, HOW_TO_TRAIN)
     return model.eval(), run_state.config(run_dir, HOW_TO_TRAIN)
 
@@ -125,9 +125,9 @@ def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     takes cfg.model. Codebook and groups always come from the tokenizer."""
     run_dir = Path(cfg.run_dir)
     if resume and (run_dir / run_state.CONFIG).exists():
-        model = run_model_config(run_dir)
+        model = saved_model_config(run_dir)
     elif cfg.init_from:
-        model = replace(run_model_config(Path(cfg.init_from)), context=cfg.model.context)
+        model = replace(saved_model_config(Path(cfg.init_from)), context=cfg.model.context)
     else:
         model = cfg.model
     model.codebook_size, model.groups = tokenizer.codebook_size, tokenizer.groups

@@ -30,7 +30,7 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import (
-    PSNR_CAP_DB, SKIER, difference_image, error_shares, frame_mse, psnr_from_mse, to_rgb,
+    PSNR_CAP_DB, SKIER, difference_image, error_shares, frame_mse, psnr_db, psnr_from_mse, to_rgb,
 )
 from neuralplay.runtime.skiing import NeuralSkiing
 from neuralplay.training.skiing_data import load_episode
@@ -145,25 +145,20 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
     if not len(picks):
         return {"teacher_forced_psnr_db": None, "token_accuracy": None, "teacher_forced_pixel_accuracy": None,
                 "teacher_forced_frames": 0, "teacher_forced_error_share_by_token_row": None}
-    mse, predicted, pixels, frames, targets = [], [], [], [], []
+    predicted, frames, targets = [], [], []
     for i in picks:
         e, t = candidates[i]
         ep = episodes[e]
         model.reset(*context_before(ep, t - 1, past))
-        pred = _timed_step(model, ep["actions"][t - 1], times)
-        true = ep["frames"][t]
-        mse.append(frame_mse(pred, true))
-        pixels.append(float((pred == true).mean()))
+        frames.append(_timed_step(model, ep["actions"][t - 1], times))
         predicted.append(model.tokens.copy())
-        frames.append(pred)
-        targets.append(true)
-    encoded = np.concatenate([model.tokenizer.encode(np.stack(targets[i:i + 64])) for i in range(0, len(targets), 64)])
-    true_tokens = encoded.reshape(len(targets), -1)
-    rows_per_token = -(-targets[0].shape[0] // encoded.shape[1])
-    shares = error_shares(np.stack(frames), np.stack(targets), rows_per_token)["error_share_by_token_row"]
-    return {"teacher_forced_psnr_db": psnr_from_mse(float(np.mean(mse))),
-            "token_accuracy": float((np.stack(predicted) == true_tokens).mean()),
-            "teacher_forced_pixel_accuracy": float(np.mean(pixels)),
+        targets.append(ep["frames"][t])
+    pred, true = np.stack(frames), np.stack(targets)
+    encoded = np.concatenate([model.tokenizer.encode(true[i:i + 64]) for i in range(0, len(true), 64)])
+    shares = error_shares(pred, true, encoded.shape[1])["error_share_by_token_row"]
+    return {"teacher_forced_psnr_db": psnr_db(pred, true),
+            "token_accuracy": float((np.stack(predicted) == encoded.reshape(len(true), -1)).mean()),
+            "teacher_forced_pixel_accuracy": float((pred == true).mean()),
             "teacher_forced_frames": len(picks),
             "teacher_forced_error_share_by_token_row": shares}
 

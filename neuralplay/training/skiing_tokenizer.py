@@ -54,7 +54,6 @@ def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarra
                            groups: int = 1) -> dict:
     skier = true == SKIER
     usage, perplexity = codebook_use(tokens, codebook_size, groups)
-    rows_per_token = -(-true.shape[1] // tokens.shape[1])
     return {
         "psnr_db": psnr_db(pred, true),
         "palette_pixel_accuracy": float((pred == true).mean()),
@@ -64,7 +63,7 @@ def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarra
         "codebook_groups": groups,
         "tokens_per_frame": int(np.prod(tokens.shape[1:])),
         "resolution": list(FRAME),
-        **error_shares(pred, true, rows_per_token),
+        **error_shares(pred, true, tokens.shape[1]),
     }
 
 
