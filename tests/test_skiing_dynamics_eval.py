@@ -50,6 +50,8 @@ def test_metrics_are_all_there_and_in_range(result):
     assert all(0 < v <= PSNR_CAP_DB for v in result["psnr_by_horizon"])
     assert result["rollout_psnr_db_15"] == result["psnr_by_horizon"][14]
     assert result["skier_frames_counted"] > 0 and result["step_ms_p50"] > 0
+    by_rollout = result["skier_persistence_by_rollout"]
+    assert len(by_rollout) == result["rollouts"] and all(v is None or 0 <= v <= 1 for v in by_rollout)
     assert sum(s.startswith("crash-") for s in result["rollout_starts"]) >= 1  # crashes are covered
     assert len({s.split("@")[0] for s in result["rollout_starts"]}) == 3  # spread over the episodes
     assert len(summary_lines(result)) >= 4
@@ -105,6 +107,7 @@ def test_an_oracle_that_replays_the_truth_scores_perfectly(tiny, neural):
     for key in ("token_accuracy", "skier_persistence", "teacher_forced_pixel_accuracy"):
         assert perfect[key] == 1.0
     assert set(perfect["psnr_by_horizon"]) == {PSNR_CAP_DB}
+    assert set(perfect["skier_persistence_by_rollout"]) <= {1.0, None}
 
 
 def test_metric_helpers_on_hand_made_frames(tiny):

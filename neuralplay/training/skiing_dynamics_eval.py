@@ -14,7 +14,8 @@ frames under its actions. What is measured:
   (`psnr_by_horizon`, `rollout_psnr_db_15`, `rollout_psnr_db_60`).
 - skier persistence: the share of open-loop neural frames in which the skier's colour
   appears with its centroid within 3 pixels (each axis, at 105x80) of ALE's skier
-  centroid; frames where ALE shows no skier pixels are not counted.
+  centroid; frames where ALE shows no skier pixels are not counted. `skier_persistence_by_rollout`
+  gives the same share for each rollout, in the order of `rollout_starts`.
 
 PSNR, everywhere here: the PSNR of the mean squared error over all the frames evaluated
 (the RGB renderings, values in [0, 1]; the same scale as the tokenizer's `psnr_db`),
@@ -170,7 +171,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
     past = model.context - 1
     shown = [h for h in REPORT_HORIZONS if h <= horizon]
     mse = np.zeros((len(plan), horizon))
-    matches: list[bool] = []
+    matches: list[list[bool]] = [[] for _ in plan]  # each rollout's frames where ALE shows the skier
     strips = []
     for r, (e, s) in enumerate(plan):
         ep = episodes[e]
@@ -184,7 +185,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
                 mse[r, k - 1] = frame_mse(pred, true)
                 match = skier_match(pred, true)
                 if match is not None:
-                    matches.append(match)
+                    matches[r].append(match)
             if r < keep and k in shown:
                 strip["real"].append(true.copy())
                 strip["neural"].append(pred.copy())
@@ -195,9 +196,11 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
     def at(k: int) -> float | None:
         return by_horizon[k - 1] if len(by_horizon) >= k else None
 
+    counted = [m for rollout in matches for m in rollout]
     return {"rollout_psnr_db_15": at(15), "rollout_psnr_db_60": at(60), "psnr_by_horizon": by_horizon,
-            "skier_persistence": float(np.mean(matches)) if matches else None,
-            "skier_frames_counted": len(matches), "rollouts": len(plan), "rollout_horizon": horizon}, strips
+            "skier_persistence": float(np.mean(counted)) if counted else None,
+            "skier_persistence_by_rollout": [float(np.mean(m)) if m else None for m in matches],
+            "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips
 
 
 def _evaluate(model: NeuralSkiing, heldout: Path, teacher_forced_n: int, rollouts: int, horizon: int,
