@@ -187,8 +187,11 @@ def train_skiing(args) -> int:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         if args.context is not None and args.context < 2:
             raise UserError(f"--context {args.context}: the model needs a past frame and the one it predicts (2 or more)")
+        if args.change_weight is not None and args.change_weight <= 0:
+            raise UserError(f"--change-weight {args.change_weight}: a loss weight is a positive number")
         model = STConfig(**({} if args.context is None else {"context": args.context}))
-        extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model}
+        extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
+                 "change_weight": args.change_weight}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
@@ -391,6 +394,9 @@ def build_parser() -> Parser:
     train.add_argument("--skier-weight", type=float,
                        help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5), "
                             "also on --resume, where the rest of the model comes from the run")
+    train.add_argument("--change-weight", type=float,
+                       help="skiing-dynamics: loss weight of the tokens that differ from the frame before "
+                            "(default 1; the rest 1), also on --resume and --init-from")
     train.add_argument("--d-model", type=int, default=128)
     train.add_argument("--layers", type=int, default=5)
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")

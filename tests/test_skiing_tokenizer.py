@@ -193,7 +193,7 @@ def test_dynamics_trains_on_tokenized_episodes(data_dir, tmp_path):
     assert saved["model"]["codebook_size"] == TINY.codebook_size
 
 
-def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it(data_dir, tmp_path):
+def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it_with_a_new_loss_weight(data_dir, tmp_path):
     from neuralplay.models.st_transformer import STConfig
     from neuralplay.training import run_state
     from neuralplay.training.skiing_dynamics import DynamicsTrainConfig, load_model, train as train_dynamics
@@ -203,10 +203,11 @@ def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it(data_dir
                                eval_every=1, ckpt_every=1, threads=1, model=TINY), show_progress=False)
     export(tmp_path / "tok", tmp_path / "tokenizer", data_dir)
 
-    def run(name: str, steps: int, context: int, d_model: int = 16, init_from: str | None = None):
+    def run(name: str, steps: int, context: int, d_model: int = 16, init_from: str | None = None,
+            change_weight: float | None = None):
         cfg = DynamicsTrainConfig(data=str(data_dir), run_dir=str(tmp_path / name), tokenizer=str(tmp_path / "tokenizer"),
                                   steps=steps, batch_size=2, eval_every=steps, ckpt_every=steps, threads=1,
-                                  init_from=init_from,
+                                  init_from=init_from, change_weight=change_weight,
                                   model=STConfig(d_model=d_model, n_layers=1, n_heads=2, d_ff=32, context=context))
         return train_dynamics(cfg, resume=(tmp_path / name).exists(), show_progress=False)
 
@@ -218,5 +219,6 @@ def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it(data_dir
     for name, weights in model.state_dict().items():  # one warm-up step (lr ~ 1e-6) from the source's weights
         torch.testing.assert_close(weights, source.state_dict()[name], atol=1e-4, rtol=0)
 
-    run("long", 2, context=4)  # resumed: the run keeps its context
-    assert run_state.config(tmp_path / "long", "")["model"]["context"] == 6
+    run("long", 2, context=4, change_weight=3.0)  # resumed: the run keeps its context, takes the new loss weight
+    saved = run_state.config(tmp_path / "long", "")["model"]
+    assert saved["context"] == 6 and saved["change_weight"] == 3.0

@@ -33,6 +33,28 @@ def test_loss_trains_down_on_a_learnable_clip(cfg):
     assert loss.item() < first / 2
 
 
+def test_change_weight_counts_the_tokens_that_change_more():
+    import torch.nn.functional as F
+
+    cfg = replace(GROUPED, change_weight=5.0)
+    torch.manual_seed(0)
+    model = STTransformer(cfg)
+    tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
+    tokens[:, -1, :3] = tokens[:, -2, :3]  # half of the last frame repeats the frame before
+    loss, _ = model.loss(tokens, actions, torch.Generator().manual_seed(1))
+
+    masked = model.mask_last_frame(8, torch.Generator().manual_seed(1))  # the same draw as the loss's
+    inp = tokens.clone()
+    inp[:, -1][masked] = cfg.mask_id
+    logits = model(inp, actions)[:, -1].reshape(8, 6, cfg.groups, cfg.codes_per_group)
+    per_token = F.cross_entropy(logits.permute(0, 3, 1, 2), group_codes(tokens[:, -1], cfg),
+                                reduction="none").mean(-1)
+    weight = torch.where(tokens[:, -1] != tokens[:, -2], 5.0, 1.0)
+    expected = (per_token * weight)[masked].sum() / weight[masked].sum()
+    torch.testing.assert_close(loss, expected)
+    assert not torch.isclose(expected, per_token[masked].mean())  # the weighting matters on this clip
+
+
 @pytest.mark.parametrize("cfg", [TINY, GROUPED], ids=["one codebook", "two codebooks"])
 def test_cached_step_matches_the_full_forward(cfg):
     torch.manual_seed(0)

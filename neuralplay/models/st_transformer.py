@@ -39,6 +39,7 @@ class STConfig:
     n_layers: int = 4
     n_heads: int = 4
     d_ff: int = 512
+    change_weight: float = 1.0  # loss weight of tokens that differ from the frame before (the dynamics)
 
     @property
     def mask_id(self) -> int:
@@ -169,18 +170,27 @@ class STTransformer(nn.Module):
             x, _ = block(x)
         return self.head(self.norm(x))
 
+    def mask_last_frame(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Which of the last frame's tokens to mask (batch, N): a share gamma(r), r ~ U(0, 1)."""
+        n = self.cfg.tokens
+        r = torch.rand(batch, 1, generator=generator)
+        share = torch.cos(math.pi / 2 * r).clamp(min=1 / n)
+        return torch.rand(batch, n, generator=generator) < share
+
     def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None):
         """MaskGIT objective on the last frame: mask a cosine-scheduled share, predict it."""
-        b, _, n = tokens.shape
-        r = torch.rand(b, 1, generator=generator)
-        share = torch.cos(math.pi / 2 * r).clamp(min=1 / n)
-        masked = torch.rand(b, n, generator=generator) < share
+        masked = self.mask_last_frame(tokens.shape[0], generator)
         inp = tokens.clone()
         inp[:, -1][masked] = self.cfg.mask_id
         k = self.cfg.codes_per_group
         logits = self(inp, actions)[:, -1][masked].reshape(-1, self.cfg.groups, k)
         target = group_codes(tokens[:, -1][masked], self.cfg)
-        loss = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1))
+        per_token = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
+        changed = (tokens[:, -1] != tokens[:, -2])[masked]
+        # Most tokens repeat the frame before; what moves (the slope, the skier, the timer) is
+        # what the model is for, and changing tokens may count more.
+        weight = torch.where(changed, self.cfg.change_weight, 1.0)
+        loss = (per_token.reshape(-1, self.cfg.groups).mean(-1) * weight).sum() / weight.sum()
         accuracy = (logits.argmax(-1) == target).all(-1).float().mean()
         return loss, accuracy
 

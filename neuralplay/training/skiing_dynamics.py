@@ -38,6 +38,7 @@ class DynamicsTrainConfig:
     threads: int = 2
     seed: int = 0
     init_from: str | None = None  # a dynamics run folder whose weights a new run starts from
+    change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     model: STConfig = field(default_factory=STConfig)
 
 
@@ -122,7 +123,8 @@ def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
 def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     """A resumed run keeps its model; a warm start takes its source's, with this run's context
     (time enters only as rotary positions, so the weights serve any context); a new run
-    takes cfg.model. Codebook and groups always come from the tokenizer."""
+    takes cfg.model. Codebook and groups always come from the tokenizer, the loss weight of
+    changing tokens from cfg where given."""
     run_dir = Path(cfg.run_dir)
     if resume and (run_dir / run_state.CONFIG).exists():
         model = saved_model_config(run_dir)
@@ -130,6 +132,8 @@ def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
         model = replace(saved_model_config(Path(cfg.init_from)), context=cfg.model.context)
     else:
         model = cfg.model
+    if cfg.change_weight is not None:  # a loss weight, not the architecture: it may change on resume
+        model = replace(model, change_weight=cfg.change_weight)
     model.codebook_size, model.groups = tokenizer.codebook_size, tokenizer.groups
     return model
 
