@@ -72,13 +72,14 @@ def rss_mb() -> float:
 
 
 def bench_skiing(checkpoint: str | None = None, tokenizer: str | None = None, steps: int = 10_000,
-                 threads: int = 1) -> dict:
+                 threads: int = 1, sampling=None) -> dict:
     """End-to-end neural steps (MaskGIT passes, cache update, decode) for `steps` steps in one
-    run from a start state, never reset, so the memory at the end shows whether it grows."""
+    run from a start state, never reset, so the memory at the end shows whether it grows.
+    The checkpoint's MaskGIT passes, or `sampling`'s."""
     from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame
     from neuralplay.runtime.skiing import NeuralSkiing, load_starts
 
-    model = NeuralSkiing(checkpoint, tokenizer, threads=threads, seed=0)
+    model = NeuralSkiing(checkpoint, tokenizer, threads=threads, seed=0, sampling=sampling)
     start = load_starts(model.step_ckpt.onnx_path.parent)[0]
     player = HeldRandomPlayer(0)
     frame = model.reset(start.frames, start.actions_into_frames())

@@ -13,6 +13,7 @@ from neuralplay.paths import user_data_dir
 
 PLAYABLE = ("tetris", "skiing")  # play, collect, bench
 TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
+MASKGIT_HELP = "Skiing: MaskGIT passes a neural frame takes (default: the checkpoint's, recorded at export)"
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
@@ -33,6 +34,18 @@ def default_run(game: str) -> Path:
     return user_data_dir() / "runs" / game
 
 
+def skiing_sampling(args):
+    """Neural Skiing's decoding as --maskgit-steps asks; None where not given (the
+    checkpoint's own then)."""
+    from neuralplay.runtime.skiing import Sampling
+
+    if args.maskgit_steps is None:
+        return None
+    if args.maskgit_steps < 1:
+        raise UserError(f"--maskgit-steps {args.maskgit_steps}: a frame takes 1 MaskGIT pass or more")
+    return Sampling(steps=args.maskgit_steps)
+
+
 def cmd_play(args) -> int:
     from neuralplay.app.loop import LoopOptions, run
     from neuralplay.bench import FIRST_FRAME
@@ -46,7 +59,8 @@ def cmd_play(args) -> int:
     elif engine in ("neural", "compare"):
         from neuralplay.runtime.skiing import NeuralSkiing, load_starts
 
-        model = NeuralSkiing(args.checkpoint, args.tokenizer, threads=args.threads, seed=args.seed)
+        model = NeuralSkiing(args.checkpoint, args.tokenizer, threads=args.threads, seed=args.seed,
+                             sampling=skiing_sampling(args))
         starts = load_starts(model.step_ckpt.onnx_path.parent)
     import pygame  # the window's library; imported once the checkpoint is known to be good
 
@@ -245,7 +259,8 @@ def cmd_export(args) -> int:
         run_dir = Path(args.run) if args.run else default_run(args.target)
         data = Path(args.data) if args.data else default_data("skiing")
         out_dir = Path(args.out).parent if args.out.endswith(".onnx") else Path(args.out)
-        for path in export_dynamics(run_dir, out_dir, data, args.tokenizer):
+        sampling = skiing_sampling(args)
+        for path in export_dynamics(run_dir, out_dir, data, args.tokenizer, sampling=sampling):
             print(f"wrote {path} and {path.with_suffix('.onnx')}")
         return 0
     if args.target != "tetris":
@@ -294,7 +309,8 @@ def cmd_eval(args) -> int:
 
         data = Path(args.data) if args.data else default_data("skiing")
         result = evaluate_dynamics(args.checkpoint, args.tokenizer, data, threads=args.threads,
-                                   report=Path(args.report) if args.report else None)
+                                   report=Path(args.report) if args.report else None,
+                                   sampling=skiing_sampling(args))
         print(json.dumps(result, indent=2) if args.json else dynamics_headline(result))
         return 0
     from neuralplay.training.tetris_eval import evaluate_checkpoint, headline
@@ -310,7 +326,8 @@ def cmd_bench(args) -> int:
     from neuralplay.bench import bench_skiing, bench_tetris
 
     if args.game == "skiing":
-        result = bench_skiing(args.checkpoint, args.tokenizer, steps=args.steps or 10_000, threads=args.threads)
+        result = bench_skiing(args.checkpoint, args.tokenizer, steps=args.steps or 10_000, threads=args.threads,
+                              sampling=skiing_sampling(args))
     else:
         result = bench_tetris(args.checkpoint, steps=args.steps or 3000, threads=args.threads)
     if args.json:
@@ -343,6 +360,7 @@ def build_parser() -> Parser:
     play.add_argument("--frameskip", type=int, default=4,
                       help="Skiing: console frames per step (4: 15 steps/s, as ALE's default)")
     play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
     play.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     play.add_argument("--record", nargs="?", const="", metavar="PATH",
                       help="record the session (default path: the user data folder's recordings/)")
@@ -440,6 +458,9 @@ def build_parser() -> Parser:
                         help="the ONNX file (the Skiing models write their graphs to this folder)")
     export.add_argument("--tokenizer", help="skiing-dynamics: folder of the tokenizer's graphs (default: shipped)")
     export.add_argument("--closed-loop-steps", type=int, default=5000)
+    export.add_argument("--maskgit-steps", type=int, metavar="N",
+                        help="skiing-dynamics: MaskGIT passes a frame takes, recorded with the checkpoint "
+                             "for the runtime (default 3)")
     export.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("eval", help="measure a checkpoint against the real game")
@@ -451,6 +472,7 @@ def build_parser() -> Parser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--report", help="write PNG pictures and charts to this folder")
     ev.add_argument("--closed-loop-steps", type=int, default=5000)
+    ev.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
     ev.add_argument("--threads", type=int, default=2)
     ev.set_defaults(func=cmd_eval)
 
@@ -461,6 +483,7 @@ def build_parser() -> Parser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--steps", type=int, help="neural steps (default: Tetris 3000, Skiing 10000)")
     bench.add_argument("--threads", type=int, default=1)
+    bench.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
     bench.set_defaults(func=cmd_bench)
     return p
 

@@ -66,6 +66,37 @@ def test_dynamics_of_another_tokenizer_is_refused(tiny_skiing, tmp_path):
         NeuralSkiing(other, tiny_skiing.tokenizer)
 
 
+def test_the_checkpoint_says_how_many_maskgit_passes_a_frame_takes(tiny_skiing, tmp_path):
+    import shutil
+
+    folder = tmp_path / "dynamics"
+    shutil.copytree(tiny_skiing.dynamics, folder)
+    meta_path = folder / "skiing_dynamics_step.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "maskgit_steps": 1}))
+    start = load_starts(folder)[0]
+
+    def forwards_a_frame(model: NeuralSkiing) -> int:
+        calls, run = [], model._run
+        model._run = lambda *a: calls.append(1) or run(*a)
+        model.reset(start.frames, start.actions_into_frames())
+        model.step(0)
+        return len(calls)
+
+    assert forwards_a_frame(NeuralSkiing(folder, tiny_skiing.tokenizer)) == 1 + 1  # its pass, then the cache's
+    assert forwards_a_frame(NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=3))) == 3 + 1
+    assert NeuralSkiing(tiny_skiing.dynamics, tiny_skiing.tokenizer).sampling.steps == 3  # none recorded: 3
+
+
+def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, tmp_path):
+    from neuralplay.training.skiing_dynamics import export
+
+    export(tiny_skiing.dynamics.parent / "dyn-run", tmp_path / "out", tiny_skiing.data, str(tiny_skiing.tokenizer),
+           starts=2, sampling=Sampling(steps=1))
+    meta = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())
+    assert meta["maskgit_steps"] == 1 and "teacher_forced_psnr_db" in meta["metrics"]
+    assert NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer).sampling.steps == 1
+
+
 def test_env_has_ale_spaces_and_starts_from_given_frames(tiny_skiing):
     import ale_py
 
@@ -111,12 +142,13 @@ def test_psnr_and_difference_image():
 
 def test_bench_and_play_from_the_command_line(tiny_skiing):
     folders = ["--checkpoint", str(tiny_skiing.dynamics), "--tokenizer", str(tiny_skiing.tokenizer)]
-    result = neuralplay("bench", "skiing", "--json", "--steps", "40", *folders)
+    result = neuralplay("bench", "skiing", "--json", "--steps", "40", "--maskgit-steps", "2", *folders)
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     for key in ("neural_steps_per_s", "real_steps_per_s", "neural_ms_p50", "neural_ms_p99", "startup_s",
                 "threads", "rss_mb_start", "rss_mb_end"):
         assert facts[key] > 0, key
+    assert facts["maskgit_steps"] == 2
     result = neuralplay("play", "skiing", "--compare", "--autopilot", "--max-steps", "10", "--speed", "8", *folders)
     assert result.returncode == 0, result.stderr
     result = neuralplay("eval", "skiing", "--json", "--data", str(tiny_skiing.data), *folders)
@@ -125,6 +157,8 @@ def test_bench_and_play_from_the_command_line(tiny_skiing):
     for key in ("teacher_forced_psnr_db", "rollout_psnr_db_15", "rollout_psnr_db_60", "skier_persistence",
                 "token_accuracy"):
         assert key in facts
+    assert facts["maskgit_steps"] == 3  # the checkpoint's (none recorded: the default)
+    one_line_error(neuralplay("bench", "skiing", "--maskgit-steps", "0", *folders), "--maskgit-steps 0", "1 MaskGIT")
 
 
 def test_missing_skiing_checkpoint_is_one_line(tmp_path):

@@ -97,7 +97,9 @@ class NeuralSkiing:
         self.groups = int(model.get("groups", 1))
         self._prefill = onnx_session(self.prefill_ckpt.onnx_path, threads)
         self._step = onnx_session(self.step_ckpt.onnx_path, threads)
-        self.sampling = sampling or Sampling()
+        # The passes a frame takes are the checkpoint's (chosen at export, by measurement),
+        # unless the caller gives its own.
+        self.sampling = sampling or Sampling(steps=int(self.step_ckpt.meta.get("maskgit_steps", Sampling.steps)))
         self.rng = np.random.default_rng(seed)
         self.cache: np.ndarray | None = None
         self.tokens = np.zeros(self.n_tokens, np.int64)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from neuralplay.models.st_transformer import STConfig, STTransformer
+from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_tokenizer import GraphOf
@@ -84,7 +85,7 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     the runtime plays it: an RGB image, the episode's frames (through the tokenizer) above the
     model's, `horizon` frames side by side."""
     from neuralplay.games.skiing import to_rgb
-    from neuralplay.runtime.skiing import Sampling, maskgit
+    from neuralplay.runtime.skiing import maskgit
 
     cfg = model.cfg
     past = cfg.context - 1
@@ -263,8 +264,9 @@ def reward_per_step(data_dir: Path) -> float:
 
 
 def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | None = None,
-           starts: int = 8) -> list[Path]:
-    """Graphs, start states and metadata; the metrics measured by the runtime go in last."""
+           starts: int = 8, sampling: Sampling | None = None) -> list[Path]:
+    """Graphs, start states and metadata (with the MaskGIT passes the runtime makes a frame:
+    `sampling`'s, 3 by default); the metrics measured by the runtime go in last."""
     from neuralplay import __version__
     from neuralplay.runtime.skiing import NeuralSkiing, STARTS_FILE, save_starts
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
@@ -272,6 +274,7 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
     model, cfg = load_model(run_dir)
     tokenizer = SkiingTokenizer(tokenizer_dir, threads=2)
     meta = {"neuralplay_version": __version__, "config": cfg, "tokenizer": tokenizer.identity,
+            "maskgit_steps": (sampling or Sampling()).steps,
             "reward_per_step": reward_per_step(data_dir),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import (
     PSNR_CAP_DB, SKIER, difference_image, error_shares, frame_mse, psnr_db, psnr_from_mse, to_rgb,
 )
-from neuralplay.runtime.skiing import NeuralSkiing
+from neuralplay.runtime.skiing import NeuralSkiing, Sampling
 from neuralplay.training.skiing_data import load_episode
 
 SKIER_TOLERANCE_PX = 3.0
@@ -231,13 +231,14 @@ def evaluate_dynamics(model: NeuralSkiing, heldout: Path, teacher_forced: int = 
 
 def evaluate_checkpoint(folder: str | None, tokenizer: str | None, data_dir: Path, threads: int = 2,
                         report: Path | None = None, teacher_forced: int = 200, rollouts: int = 6,
-                        horizon: int = 300, seed: int = 0) -> dict:
+                        horizon: int = 300, seed: int = 0, sampling: Sampling | None = None) -> dict:
     """Evaluate the dynamics graphs in `folder` (default: shipped) with their tokenizer on
-    `data_dir/heldout`; with `report`, also write PNGs there."""
+    `data_dir/heldout`, with the checkpoint's MaskGIT passes or `sampling`'s; with
+    `report`, also write PNGs there."""
     heldout_paths(Path(data_dir) / "heldout")  # fail on missing data before loading models
-    model = NeuralSkiing(folder, tokenizer, threads=threads, seed=seed)
+    model = NeuralSkiing(folder, tokenizer, threads=threads, seed=seed, sampling=sampling)
     metrics, strips = _evaluate(model, Path(data_dir) / "heldout", teacher_forced, rollouts, horizon, seed)
-    result = {"checkpoint": model.identity, "data": str(data_dir), **metrics}
+    result = {"checkpoint": model.identity, "data": str(data_dir), "maskgit_steps": model.sampling.steps, **metrics}
     if report is not None:
         write_report(Path(report), result, strips)
         result["report"] = str(report)
