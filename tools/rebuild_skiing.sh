@@ -22,10 +22,14 @@ neuralplay train skiing-tokenizer "${tok[@]}" --resume --steps 20000 --lr 1e-3 -
 neuralplay export skiing-tokenizer --run "$work/tokenizer" --data "$work/data" --out checkpoints/
 neuralplay eval skiing-tokenizer --data "$work/data" --json > checkpoints/skiing_tokenizer_eval.json
 # The dynamics model: 4 frames of context first, then a new run warm-started from it that
-# sees 8 (the weights do not depend on the context: time is rotary).
+# sees 8 (the weights do not depend on the context: time is rotary), then one more from that
+# with the tokens that change from the frame before weighted 4 in the loss. Exported to take
+# 1 MaskGIT pass a frame, which measured better than 2 or 3 (docs/skiing.md).
 neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics-4" --steps "$dyn_steps" --threads 2
-neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics" --init-from "$work/dynamics-4" \
+neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics-8" --init-from "$work/dynamics-4" \
   --context 8 --steps 4500 --lr 3e-4 --threads 2
-neuralplay export skiing-dynamics --run "$work/dynamics" --data "$work/data" --out checkpoints/
+neuralplay train skiing-dynamics --data "$work/data" --run "$work/dynamics" --init-from "$work/dynamics-8" \
+  --context 8 --change-weight 4 --steps 3000 --lr 3e-4 --seed 1 --threads 2
+neuralplay export skiing-dynamics --run "$work/dynamics" --data "$work/data" --out checkpoints/ --maskgit-steps 1
 neuralplay eval skiing --data "$work/data" --json > checkpoints/skiing_eval.json
 echo "rebuilt the Skiing checkpoints in $(( ($(date +%s) - start) / 60 )) minutes (work folder $work)"
