@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: importing the runtime loads onnxruntime
+    from neuralplay.runtime.skiing import Sampling
 
 FIRST_FRAME = "first frame on screen"
 
@@ -72,7 +76,7 @@ def rss_mb() -> float:
 
 
 def bench_skiing(checkpoint: str | None = None, tokenizer: str | None = None, steps: int = 10_000,
-                 threads: int = 1, sampling=None) -> dict:
+                 threads: int = 1, sampling: Sampling | None = None) -> dict:
     """End-to-end neural steps (MaskGIT passes, cache update, decode) for `steps` steps in one
     run from a start state, never reset, so the memory at the end shows whether it grows.
     The checkpoint's MaskGIT passes, or `sampling`'s."""

@@ -6,10 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neuralplay import __version__
 from neuralplay.errors import UserError
 from neuralplay.paths import user_data_dir
+
+if TYPE_CHECKING:  # annotations only: importing the runtime loads onnxruntime
+    from neuralplay.runtime.skiing import Sampling
 
 PLAYABLE = ("tetris", "skiing")  # play, collect, bench
 TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
@@ -34,7 +38,7 @@ def default_run(game: str) -> Path:
     return user_data_dir() / "runs" / game
 
 
-def skiing_sampling(args):
+def skiing_sampling(args) -> Sampling | None:
     """Neural Skiing's decoding as --maskgit-steps asks; None where not given (the
     checkpoint's own then)."""
     from neuralplay.runtime.skiing import Sampling
@@ -413,8 +417,9 @@ def build_parser() -> Parser:
                        help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5), "
                             "also on --resume, where the rest of the model comes from the run")
     train.add_argument("--change-weight", type=float,
-                       help="skiing-dynamics: loss weight of the tokens that differ from the frame before "
-                            "(default 1; the rest 1), also on --resume and --init-from")
+                       help="skiing-dynamics: loss weight of the tokens that differ from the frame before, the "
+                            "others' being 1 (default: 1 for a new run, the run's own on --resume, the source's "
+                            "on --init-from)")
     train.add_argument("--d-model", type=int, default=128)
     train.add_argument("--layers", type=int, default=5)
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")
