@@ -151,7 +151,8 @@ def cmd_collect(args) -> int:
         return 0
     cfg = CollectConfig(out=str(out), train_steps=args.train_steps, test_steps=args.test_steps,
                         seed=args.seed, spawn_fraction=args.spawn_fraction,
-                        landing_fraction=args.landing_fraction)
+                        landing_fraction=args.landing_fraction,
+                        hard_drop_fraction=args.hard_drop_fraction)
     summary = collect(cfg, show_progress=sys.stderr.isatty())
     for name, facts in summary["sets"].items():
         print(f"{name}: {facts['transitions']} transitions, spawns {facts['spawn_fraction']:.1%}, "
@@ -391,6 +392,9 @@ def build_parser() -> Parser:
                          help="resample the train set to this share of spawns (0.2: the seed's 80/20)")
     collect.add_argument("--landing-fraction", type=float, default=0.1,
                          help="Tetris: add this share of pieces-landing steps (locks, line clears) to train")
+    collect.add_argument("--hard-drop-fraction", type=float, default=0.0,
+                         help="Tetris: add this share of hard drops of new pieces onto the train stacks "
+                              "(the player's placement or any reachable one) to train")
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--episodes", type=int, default=6, help="Skiing: training episodes per policy")
     collect.add_argument("--max-episode-steps", type=int, default=1500, help="Skiing: steps per episode at most")

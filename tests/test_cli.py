@@ -87,6 +87,12 @@ def test_eval_without_data_says_how_to_get_it():
     one_line_error(neuralplay("eval", "tetris", "--data", "/nonexistent"), "neuralplay collect tetris")
 
 
+def test_a_negative_share_of_extra_data_is_one_line(tmp_path):
+    one_line_error(neuralplay("collect", "tetris", "--out", str(tmp_path), "--hard-drop-fraction", "-0.1"),
+                   "--hard-drop-fraction -0.1", "negative")
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_help_lists_every_command():
     result = neuralplay("--help")
     for command in ("play", "collect", "train", "export", "eval", "bench"):

@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from neuralplay.training.tetris_data import (
-    CollectConfig, collect, is_spawn, landings, load, rebalance, simulate,
+    CollectConfig, collect, hard_drops, is_spawn, landings, load, rebalance, simulate,
 )
 
 
@@ -36,6 +36,33 @@ def test_landings_follow_the_rules_and_lock():
     assert all(follows_rules(x, e, y) for x, e, y in zip(extra.x, extra.event, extra.y))
     kind = transition_kind(extra.x, extra.y, extra.spawn)
     assert set(kind.tolist()) <= {1, 2} and (kind == 2).any()  # every one locks, some clear lines
+
+
+def test_hard_drops_bring_new_pieces_to_the_stacks_by_the_rules():
+    from neuralplay.games.tetris import PIECES, Event, split_observation
+    from neuralplay.games.tetris_agent import follows_rules, piece_of
+    from neuralplay.training.tetris_train import transition_kind
+
+    played = simulate("player", 1500, seed=5)
+    extra = hard_drops(played, 400, seed=0)
+    assert len(extra) == 400 and (extra.event == Event.HARD_DROP).all() and (extra.spawn == -1).all()
+    assert all(follows_rules(x, e, y) for x, e, y in zip(extra.x, extra.event, extra.y))
+    kind = transition_kind(extra.x, extra.y, extra.spawn)
+    assert set(kind.tolist()) <= {1, 2} and (kind == 2).any()  # every one locks, some clear lines
+    stacks = {x[0].tobytes() for x in played.x}
+    assert all(x[0].tobytes() in stacks for x in extra.x)  # the stacks are the played ones
+    assert {piece_of(split_observation(x)[1]) for x in extra.x} == set(PIECES)
+    assert np.array_equal(hard_drops(played, 50, seed=3).x, hard_drops(played, 50, seed=3).x)
+
+
+def test_collect_adds_hard_drops_when_asked(tmp_path):
+    summary = collect(CollectConfig(out=str(tmp_path), train_steps=800, test_steps=400, seed=1,
+                                    hard_drop_fraction=0.25), show_progress=False)
+    assert summary["sets"]["train"]["transitions"] == 1100  # 800 + 10% landings + 25% of 880
+    plain = tmp_path / "plain"
+    collect(CollectConfig(out=str(plain), train_steps=800, test_steps=400, seed=1), show_progress=False)
+    for name in ("test_train", "test_play"):  # the test sets do not change
+        assert np.array_equal(load(tmp_path / f"{name}.npz").x, load(plain / f"{name}.npz").x)
 
 
 def test_balanced_sampling_gives_rare_kinds_their_share():

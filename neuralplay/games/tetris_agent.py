@@ -8,6 +8,7 @@ get there: rotate, slide, then hard or soft drop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,8 +56,18 @@ def evaluate(board: np.ndarray, lines: int) -> float:
             + WEIGHTS["holes"] * holes + WEIGHTS["bumpiness"] * bumpiness)
 
 
-def placements(settled: np.ndarray, cells: Cells) -> list[tuple[float, Cells, int]]:
-    """(score, target pattern, target min column) for every reachable rotation and column."""
+class Placement(NamedTuple):
+    """Where a piece can go: its score, its rotation (normalized cells), its leftmost column,
+    and the piece there, still at the rows it was turned at (a hard drop lands it)."""
+
+    score: float
+    pattern: Cells
+    column: int
+    cells: Cells
+
+
+def placements(settled: np.ndarray, cells: Cells) -> list[Placement]:
+    """Every rotation and column the piece can reach by turning, then moving sideways."""
     out = []
     current = cells
     for _ in range(4):
@@ -76,7 +87,7 @@ def placements(settled: np.ndarray, cells: Cells) -> list[tuple[float, Cells, in
                 continue
             landed = shift(moved, drop_distance(settled, moved), 0)
             board, lines = lock(settled, landed)
-            out.append((evaluate(board, lines), pattern, c_min + dc))
+            out.append(Placement(evaluate(board, lines), pattern, c_min + dc, moved))
         turned = rotated_with_kicks(settled, current)
         if turned == current:
             break
@@ -123,8 +134,8 @@ class HeuristicAgent:
         options = placements(settled, cells)
         if not options:
             return None
-        best = max(options, key=lambda o: (o[0], -o[2]))
-        return best[1], best[2]
+        best = max(options, key=lambda o: (o.score, -o.column))
+        return best.pattern, best.column
 
     def _next_key(self, cells: Cells) -> Event:
         if self._plan is None:

@@ -15,10 +15,10 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.tetris import (
-    COLS, PIECES, ROWS, Event, TetrisGame, apply_event, drop_distance, gravity_interval_s, observation,
-    shift, spawn_blocked, split_observation,
+    COLS, PIECES, ROWS, SPAWN_SHAPES, Event, TetrisGame, apply_event, drop_distance, fits,
+    gravity_interval_s, observation, shift, spawn_blocked, split_observation,
 )
-from neuralplay.games.tetris_agent import HeuristicAgent, piece_of
+from neuralplay.games.tetris_agent import HeuristicAgent, piece_of, placements
 
 BOARD_SHAPE = (2, ROWS, COLS)
 POLICIES = ("player", "player-soft", "random", "mix")
@@ -153,6 +153,36 @@ def landings(data: Transitions, n: int, seed: int) -> Transitions:
     return Transitions(x, events.astype(np.int64), y, np.full(n, -1, np.int64))
 
 
+def hard_drops(data: Transitions, n: int, seed: int) -> Transitions:
+    """`n` hard drops of new pieces onto the stacks of `data`, where play's hard drops err most.
+
+    Each takes a board's settled stack, spawns a random piece, turns and slides it to a
+    placement it can reach (half the time the heuristic player's choice, which fills wells
+    and completes rows; else any placement), lowers it by a random number of rows on its way
+    down, and hard-drops it by the engine's rules. A stack meets many pieces and columns
+    here, where in play it meets only the one piece that fell on it.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.empty((n, *BOARD_SHAPE), np.uint8)
+    y = np.empty_like(x)
+    made = 0
+    while made < n:
+        settled = data.x[rng.integers(len(data))][0].astype(bool)
+        spawned = SPAWN_SHAPES[PIECES[rng.integers(len(PIECES))]]
+        options = placements(settled, spawned) if fits(settled, spawned) else []
+        if not options:
+            continue
+        if rng.random() < 0.5:
+            chosen = max(options, key=lambda o: (o.score, -o.column))
+        else:
+            chosen = options[rng.integers(len(options))]
+        cells = shift(chosen.cells, int(rng.integers(0, drop_distance(settled, chosen.cells) + 1)), 0)
+        move = apply_event(settled, cells, Event.HARD_DROP)
+        x[made], y[made] = observation(settled, cells), observation(move.settled, move.cells)
+        made += 1
+    return Transitions(x, np.full(n, int(Event.HARD_DROP), np.int64), y, np.full(n, -1, np.int64))
+
+
 def save(data: Transitions, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
@@ -183,6 +213,7 @@ class CollectConfig:
     seed: int = 0
     spawn_fraction: float | None = None  # e.g. 0.2 for the seed project's 80/20
     landing_fraction: float = 0.1  # extra train transitions of pieces landing (see landings)
+    hard_drop_fraction: float = 0.0  # extra train hard drops of new pieces onto the stacks (see hard_drops)
 
 
 def summarize(data: Transitions) -> dict:
@@ -198,6 +229,10 @@ def summarize(data: Transitions) -> dict:
 def collect(cfg: CollectConfig, show_progress: bool = True) -> dict:
     from tqdm import tqdm
 
+    for option, value in (("--landing-fraction", cfg.landing_fraction),
+                          ("--hard-drop-fraction", cfg.hard_drop_fraction)):
+        if value < 0:
+            raise UserError(f"{option} {value} is negative: give a share of the train set, e.g. 0.1")
     out = Path(cfg.out)
     per_policy = cfg.train_steps // len(POLICIES)
     test_per_policy = cfg.test_steps // len(POLICIES)
@@ -220,6 +255,10 @@ def collect(cfg: CollectConfig, show_progress: bool = True) -> dict:
             extra = landings(data, int(len(data) * cfg.landing_fraction), cfg.seed)
             data = Transitions.concat([data, extra])
             data = data.subset(np.random.default_rng(cfg.seed + 1).permutation(len(data)))
+        if name == "train" and cfg.hard_drop_fraction > 0:
+            extra = hard_drops(data, int(len(data) * cfg.hard_drop_fraction), cfg.seed + 2)
+            data = Transitions.concat([data, extra])
+            data = data.subset(np.random.default_rng(cfg.seed + 3).permutation(len(data)))
         save(data, out / f"{name}.npz")
         summary["sets"][name] = summarize(data)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
