@@ -7,7 +7,8 @@ pytest.importorskip("ale_py")
 
 from neuralplay.app.skiing import SkiingSession  # noqa: E402
 from neuralplay.games.skiing import (  # noqa: E402
-    PALETTE, SKIER, HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, skier_x, to_palette, to_rgb,
+    PALETTE, SKIER, HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, skier_heading, skier_x,
+    to_palette, to_rgb, upsample,
 )
 
 
@@ -46,11 +47,31 @@ def test_same_seed_and_actions_replay_exactly():
     assert np.array_equal(run(), run())
 
 
-def test_gate_player_steers():
-    game, player = SkiingGame(), TargetPlayer("gates", seed=0, jitter=0.0)
+def test_the_heading_is_read_off_the_sprite_as_the_keys_turn_it():
+    game = SkiingGame()
     game.reset(seed=0)
-    actions = [player.act(to_palette(game.frame)) for _ in range(3) if game.step(0) is not None]
-    assert all(a in (0, 1, 2) for a in actions)
+    seen = [skier_heading(to_palette(game.frame))]
+    for action in [1] * 12 + [2] * 24:  # right until sideways, then left until sideways
+        game.step(action)
+        seen.append(skier_heading(to_palette(game.frame)))
+    right, left = seen[:13], seen[13:]
+    assert seen[0] in (-1, 1) and right[-1] == 4 and left[-1] == -4
+    assert right == sorted(right) and left == sorted(left, reverse=True)  # one pose at a time
+    assert set(seen) == {-4, -3, -2, -1, 1, 2, 3, 4}
+    assert skier_heading(upsample(downsample(to_palette(game.frame)))) is None
+
+
+@pytest.mark.parametrize("steer, finishes", [("heading", True), ("direct", False)])
+def test_the_gate_player_finishes_a_run_by_its_heading(steer, finishes):
+    """Held toward the gate, the key turns the skier sideways until it stops; steering by the
+    heading skis the whole run (20 gates, about 600 steps)."""
+    game, player = SkiingGame(), TargetPlayer("gates", seed=0, steer=steer)
+    game.reset(seed=0)
+    for _ in range(1000):
+        game.step(player.act(to_palette(game.frame)))
+        if game.over:
+            break
+    assert game.over == finishes
 
 
 def test_session_steps_at_fifteen_per_second_and_held_keys_steer():
@@ -62,3 +83,4 @@ def test_session_steps_at_fifteen_per_second_and_held_keys_steer():
     assert session._action(set()) == 0
     pane = session.panes()[0]
     assert pane.image.shape == (210, 160, 3)
+

@@ -174,12 +174,41 @@ class HeldRandomPlayer:
         return self.action
 
 
+def skier_heading(indices: np.ndarray) -> int | None:
+    """The skier's heading, read off its sprite in a native palette frame: 1 to 4 turning
+    right (4: sideways, where it stops), -1 to -4 turning left; 1 and -1 are the two
+    straight-down poses, each leaning a little. None where the sprite is not one of the 8
+    poses: a fall, something in front of it, a frame scaled up from the model's resolution."""
+    ys, xs = np.nonzero(indices == SKIER)
+    if not len(xs):
+        return None
+    sprite = indices[ys.min():ys.max() + 1, xs.min():xs.max() + 1] == SKIER
+    height, width = sprite.shape
+    if (width, height) not in ((7, 18), (8, 15), (8, 16)):
+        return None
+    if np.array_equal(sprite[::2], sprite[1::2]) and np.array_equal(sprite[:, ::2], sprite[:, 1::2]):
+        return None  # pixels in 2x2 blocks: an upsampled frame, whose sprite these sizes do not describe
+    head = np.nonzero(sprite[:2])[1].mean() - (width - 1) / 2  # the head leads the turn
+    side = 1 if head > 0 else -1
+    if width == 8:
+        return side * (4 if height == 16 else 3)
+    return side * (2 if abs(head) > 1.5 else 1)
+
+
 class TargetPlayer:
     """Steers toward a target below the skier: the middle of the next pair of flags
-    (`aim="gates"`), or the nearest tree or flag pole (`aim="crash"`, to crash on purpose)."""
+    (`aim="gates"`), or the nearest tree or flag pole (`aim="crash"`, to crash on purpose).
 
-    def __init__(self, aim: str = "gates", seed: int = 0, jitter: float = 0.1):
-        self.aim, self.rng, self.jitter = aim, np.random.default_rng(seed), jitter
+    The keys turn the skier rather than move it. `steer="heading"` reads the skier's heading
+    off its sprite and turns to one that points at the target, at most 3 poses from straight
+    down, so the skier never stands sideways. `steer="direct"` holds the key toward the
+    target, which turns the skier sideways until it stops; it is how the shipped Skiing data
+    were collected, and it is used where the heading cannot be read."""
+
+    MAX_TURN = 3
+
+    def __init__(self, aim: str = "gates", seed: int = 0, jitter: float = 0.1, steer: str = "heading"):
+        self.aim, self.rng, self.jitter, self.steer = aim, np.random.default_rng(seed), jitter, steer
 
     def target(self, frame_indices: np.ndarray, sx: float, sy: float) -> float | None:
         body = frame_indices[int(sy) + 4:]  # what lies below the skier
@@ -204,6 +233,17 @@ class TargetPlayer:
             return 0
         sx, sy = xs.mean(), ys.mean()
         goal = self.target(frame_indices, sx, sy)
+        heading = skier_heading(frame_indices) if self.steer == "heading" else None
+        if heading is not None:
+            return self._turn_toward(heading, 0.0 if goal is None else goal - sx)
         if goal is None or abs(goal - sx) < 2:
             return 0
         return 1 if goal > sx else 2
+
+    def _turn_toward(self, heading: int, dx: float) -> int:
+        """Right (1), left (2) or no key (0): one pose from straight down per 12 pixels off."""
+        if abs(dx) < 3:
+            wanted = heading if abs(heading) == 1 else (1 if heading > 0 else -1)
+        else:
+            wanted = int(np.sign(dx)) * min(1 + int(abs(dx) // 12), self.MAX_TURN)
+        return 1 if heading < wanted else 2 if heading > wanted else 0

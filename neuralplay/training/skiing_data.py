@@ -22,7 +22,8 @@ FORMAT = "skiing-episode-v1"
 def make_player(policy: str, seed: int):
     if policy == "held-random":
         return HeldRandomPlayer(seed)
-    return TargetPlayer("gates" if policy == "gates" else "crash", seed=seed)
+    # Held toward the target, as the shipped models' data were collected (see TargetPlayer).
+    return TargetPlayer("gates" if policy == "gates" else "crash", seed=seed, steer="direct")
 
 
 def play_episode(policy: str, seed: int, max_steps: int, frameskip: int = 4, progress=None) -> dict:
