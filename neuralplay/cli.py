@@ -96,7 +96,7 @@ def cmd_play(args) -> int:
         if recorder is not None:
             recorder.close()
             print(recorder.error or f"recorded {recorder.steps} steps to {recorder.path}")
-    print(f"played {session.steps} steps of {engine} {args.game}")
+    print(f"played {session.played} steps of {engine} {args.game}")
     return 0
 
 

@@ -84,3 +84,12 @@ def test_session_steps_at_fifteen_per_second_and_held_keys_steer():
     pane = session.panes()[0]
     assert pane.image.shape == (210, 160, 3)
 
+
+def test_the_autopilot_skis_on_past_the_end_of_a_run_and_max_steps_counts_every_step():
+    from neuralplay.app.loop import LoopOptions, run
+    from neuralplay.app.skiing import PANE_SIZE
+
+    session = SkiingSession("real", 0, pygame, autopilot=True)
+    pygame.init()
+    run(session, PANE_SIZE, 1, LoopOptions(max_steps=800, speed=200.0))
+    assert session.played >= 800 > session.steps  # a finished run restarted; --max-steps still ends it

@@ -175,7 +175,7 @@ def run(session: Session, pane_size: tuple[int, int], n_panes: int, opts: LoopOp
                     session.update(TICK_S, pressed, held)
                     pressed = []
                     backlog -= TICK_S
-                    if opts.max_steps is not None and session.steps >= opts.max_steps:
+                    if opts.max_steps is not None and session.played >= opts.max_steps:
                         break
             last = now
             overlay = None
@@ -190,7 +190,7 @@ def run(session: Session, pane_size: tuple[int, int], n_panes: int, opts: LoopOp
                 first = False
                 if on_first_frame:
                     on_first_frame()
-            if opts.max_steps is not None and session.steps >= opts.max_steps:
+            if opts.max_steps is not None and session.played >= opts.max_steps:
                 return session
             # Draw at most 60 frames a second; the game's own clock is the backlog above.
             spare = TICK_S - (time.perf_counter() - now)

@@ -50,6 +50,10 @@ class ReplaySession:
     def steps(self) -> int:
         return self.index
 
+    @property
+    def played(self) -> int:  # a replay ends where its last step is (--exit-at-end)
+        return self.index
+
     def _go(self, index: int) -> None:
         self.index = int(np.clip(index, 0, self.last))
         self.clock = float(self.t[self.index]) if len(self.t) else 0.0

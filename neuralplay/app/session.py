@@ -23,7 +23,8 @@ class Pane:
 
 
 class Session(Protocol):
-    steps: int  # engine steps taken so far
+    steps: int  # engine steps of the game on screen (a restart sets it to 0)
+    played: int  # engine steps since the window opened, restarts included (what --max-steps counts)
     over: bool  # the game ended; R restarts
 
     def update(self, dt: float, pressed: list[int], held: set[int]) -> None:

@@ -31,6 +31,7 @@ class SkiingSession:
         self.steps_per_s = 60 / frameskip
         self.autopilot = TargetPlayer("gates", seed=seed) if autopilot else None
         self.recorder = recorder
+        self.played = 0
         self.restart()
 
     # --- the game's clock and keys ---
@@ -104,6 +105,7 @@ class SkiingSession:
             self.psnr.append(psnr_db(self.neural, downsample(self.real)))
         self.score += reward
         self.steps += 1
+        self.played += 1
         self._record(action, reward)
 
     def _record(self, action: int, reward: float) -> None:

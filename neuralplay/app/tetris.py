@@ -133,6 +133,7 @@ class TetrisSession:
             key_bindings(pygame), HeuristicAgent(seed=seed) if autopilot else None)
         self.autopilot = autopilot
         self.level = level
+        self.played = 0
         self.restart()
 
     def restart(self) -> None:
@@ -181,6 +182,7 @@ class TetrisSession:
             else:
                 self.agreement.add(self.real.observation(), self.model.board)
         self.steps += 1
+        self.played += 1
         reward = self.real.last_reward if self.real is not None else self.model.last_reward
         self._record(int(event), float(reward))
 
