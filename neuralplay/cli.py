@@ -170,10 +170,11 @@ def collect_skiing(args, out: Path) -> int:
               f"wrote {out}/train/recorded-*.npz (training reads them with the agents' episodes)")
         return 0
     cfg = SkiingCollectConfig(out=str(out), episodes_per_policy=args.episodes, seed=args.seed,
-                              max_steps=args.max_episode_steps)
+                              max_steps=args.max_episode_steps, steering=args.steering)
     summary = collect(cfg, show_progress=sys.stderr.isatty())
     for split, policies in summary["splits"].items():
-        print(f"{split}: " + ", ".join(f"{p} {f['episodes']} episodes / {f['steps']} steps"
+        print(f"{split}: " + ", ".join(f"{p} {f['episodes']} episodes / {f['steps']} steps "
+                                       f"({f['still_steps'] / max(f['steps'], 1):.0%} still)"
                                        for p, f in policies.items()))
     print(f"wrote {out}/train/*.npz, {out}/heldout/*.npz and summary.json")
     return 0
@@ -398,6 +399,10 @@ def build_parser() -> Parser:
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--episodes", type=int, default=6, help="Skiing: training episodes per policy")
     collect.add_argument("--max-episode-steps", type=int, default=1500, help="Skiing: steps per episode at most")
+    collect.add_argument("--steering", choices=("heading", "direct"), default="heading",
+                         help="Skiing: how the gates and crash players steer: by the skier's heading "
+                              "(they ski the slope), or holding the key toward the target (the skier "
+                              "ends up standing sideways; the shipped models' data)")
     collect.add_argument("--from-recordings", metavar="DIR",
                          help="turn the real-engine recordings in DIR into training data "
                               "(Tetris: recorded.npz; Skiing: train/recorded-*.npz)")

@@ -93,3 +93,23 @@ def test_the_autopilot_skis_on_past_the_end_of_a_run_and_max_steps_counts_every_
     pygame.init()
     run(session, PANE_SIZE, 1, LoopOptions(max_steps=800, speed=200.0))
     assert session.played >= 800 > session.steps  # a finished run restarted; --max-steps still ends it
+
+
+def test_collect_records_how_its_players_steer(tmp_path):
+    from neuralplay.errors import UserError
+    from neuralplay.training.skiing_data import SkiingCollectConfig, collect, load_episode
+
+    actions = {}
+    for steering in ("heading", "direct"):
+        out = tmp_path / steering
+        summary = collect(SkiingCollectConfig(out=str(out), episodes_per_policy=1, heldout_per_policy=0,
+                                              max_steps=80, steering=steering), show_progress=False)
+        assert summary["config"]["steering"] == steering
+        gates = summary["splits"]["train"]["gates"]
+        assert 0 <= gates["still_steps"] <= gates["steps"]
+        actions[steering] = {p: load_episode(out / "train" / f"{p}-{s}.npz")["actions"]
+                             for p, s in (("held-random", 0), ("gates", 1000))}
+    assert np.array_equal(actions["heading"]["held-random"], actions["direct"]["held-random"])
+    assert not np.array_equal(actions["heading"]["gates"], actions["direct"]["gates"])
+    with pytest.raises(UserError, match="unknown steering"):
+        collect(SkiingCollectConfig(out=str(tmp_path / "x"), steering="sideways"), show_progress=False)

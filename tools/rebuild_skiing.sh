@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 work=${1:-$(mktemp -d)}
 dyn_steps=${DYN_STEPS:-5000}
 start=$(date +%s)
-neuralplay collect skiing --out "$work/data" --episodes 8 --seed 0
+# The shipped models were trained on episodes whose agents steer by holding the key toward
+# the target (`--steering direct`); `heading`, the default now, skis the slope (docs/skiing.md).
+neuralplay collect skiing --out "$work/data" --episodes 8 --seed 0 --steering direct
 # The tokenizer: a product quantiser of 2 codebooks of 64 codes, trained as it was for the
 # shipped one, in stages of one run: 8,000 steps at lr 1e-3, resumed to 14,000 at a lower peak,
 # then with the skier's pixels weighted 60 instead of 20 to 17,000 and to 20,000 steps.

@@ -2,7 +2,10 @@
 actions and rewards, one compressed file per episode (`train/` and `heldout/` apart).
 
 Policies: `held-random` (random keys held for random durations), `gates` (steers through
-the flags), `crash` (steers into trees and poles on purpose).
+the flags), `crash` (steers into trees and poles on purpose). The two that steer do it by
+the skier's heading (`steering="heading"`), or by holding the key toward the target
+(`"direct"`), which leaves the skier standing sideways most of the time; the shipped
+models were trained on `"direct"` episodes.
 """
 from __future__ import annotations
 
@@ -16,19 +19,23 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, to_palette
 
 POLICIES = ("held-random", "gates", "crash")
+HUD_ROWS = 14  # the model's rows 0-13: gates left and the timer, which change while the slope stands
 FORMAT = "skiing-episode-v1"
 
 
-def make_player(policy: str, seed: int):
+STEERING = ("heading", "direct")
+
+
+def make_player(policy: str, seed: int, steering: str = "heading"):
     if policy == "held-random":
         return HeldRandomPlayer(seed)
-    # Held toward the target, as the shipped models' data were collected (see TargetPlayer).
-    return TargetPlayer("gates" if policy == "gates" else "crash", seed=seed, steer="direct")
+    return TargetPlayer("gates" if policy == "gates" else "crash", seed=seed, steer=steering)
 
 
-def play_episode(policy: str, seed: int, max_steps: int, frameskip: int = 4, progress=None) -> dict:
+def play_episode(policy: str, seed: int, max_steps: int, frameskip: int = 4, progress=None,
+                 steering: str = "heading") -> dict:
     """One seeded episode -> frames (T+1, 105, 80) uint8, actions (T,), rewards (T,)."""
-    game, player = SkiingGame(frameskip=frameskip), make_player(policy, seed)
+    game, player = SkiingGame(frameskip=frameskip), make_player(policy, seed, steering)
     game.reset(seed)
     full = to_palette(game.frame)
     frames, actions, rewards = [downsample(full)], [], []
@@ -44,6 +51,11 @@ def play_episode(policy: str, seed: int, max_steps: int, frameskip: int = 4, pro
             break
     return {"frames": np.stack(frames), "actions": np.array(actions, np.int64),
             "rewards": np.array(rewards, np.float32)}
+
+
+def still_steps(frames: np.ndarray) -> int:
+    """Steps after which nothing but the HUD changed: the skier stands, the slope does not move."""
+    return int((frames[1:, HUD_ROWS:] == frames[:-1, HUD_ROWS:]).all(axis=(1, 2)).sum())
 
 
 def save_episode(path: Path, episode: dict, policy: str, seed: int) -> None:
@@ -85,11 +97,14 @@ class SkiingCollectConfig:
     heldout_per_policy: int = 1
     max_steps: int = 1500
     seed: int = 0
+    steering: str = "heading"  # how `gates` and `crash` steer: one of STEERING
 
 
 def collect(cfg: SkiingCollectConfig, show_progress: bool = True) -> dict:
     from tqdm import tqdm
 
+    if cfg.steering not in STEERING:
+        raise UserError(f"unknown steering {cfg.steering!r}: one of {', '.join(STEERING)}")
     out = Path(cfg.out)
     plan = []
     for p_i, policy in enumerate(POLICIES):
@@ -100,11 +115,12 @@ def collect(cfg: SkiingCollectConfig, show_progress: bool = True) -> dict:
     with tqdm(total=len(plan) * cfg.max_steps, desc="collect skiing", unit="step",
               disable=not show_progress) as bar:
         for split, policy, seed in plan:
-            ep = play_episode(policy, seed, cfg.max_steps, progress=bar)
+            ep = play_episode(policy, seed, cfg.max_steps, progress=bar, steering=cfg.steering)
             save_episode(out / split / f"{policy}-{seed}.npz", ep, policy, seed)
-            facts = summary["splits"][split].setdefault(policy, {"episodes": 0, "steps": 0})
+            facts = summary["splits"][split].setdefault(policy, {"episodes": 0, "steps": 0, "still_steps": 0})
             facts["episodes"] += 1
             facts["steps"] += len(ep["actions"])
+            facts["still_steps"] += still_steps(ep["frames"])
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
