@@ -95,6 +95,11 @@ def placements(settled: np.ndarray, cells: Cells) -> list[Placement]:
     return out
 
 
+def best_placement(options: list[Placement]) -> Placement:
+    """The player's choice: the best score, the leftmost of equals."""
+    return max(options, key=lambda o: (o.score, -o.column))
+
+
 @dataclass
 class HeuristicAgent:
     """Plays from observations. `drop` is "hard" or "soft"; `epsilon` mixes in random keys."""
@@ -134,7 +139,7 @@ class HeuristicAgent:
         options = placements(settled, cells)
         if not options:
             return None
-        best = max(options, key=lambda o: (o.score, -o.column))
+        best = best_placement(options)
         return best.pattern, best.column
 
     def _next_key(self, cells: Cells) -> Event:

@@ -19,11 +19,9 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, to_palette
 
 POLICIES = ("held-random", "gates", "crash")
+STEERING = ("heading", "direct")  # how `gates` and `crash` steer (games.skiing.TargetPlayer)
 HUD_ROWS = 14  # the model's rows 0-13: gates left and the timer, which change while the slope stands
 FORMAT = "skiing-episode-v1"
-
-
-STEERING = ("heading", "direct")
 
 
 def make_player(policy: str, seed: int, steering: str = "heading"):

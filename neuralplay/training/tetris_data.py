@@ -18,7 +18,7 @@ from neuralplay.games.tetris import (
     COLS, PIECES, ROWS, SPAWN_SHAPES, Event, TetrisGame, apply_event, drop_distance, fits,
     gravity_interval_s, observation, shift, spawn_blocked, split_observation,
 )
-from neuralplay.games.tetris_agent import HeuristicAgent, piece_of, placements
+from neuralplay.games.tetris_agent import HeuristicAgent, best_placement, piece_of, placements
 
 BOARD_SHAPE = (2, ROWS, COLS)
 POLICIES = ("player", "player-soft", "random", "mix")
@@ -165,17 +165,17 @@ def hard_drops(data: Transitions, n: int, seed: int) -> Transitions:
     rng = np.random.default_rng(seed)
     x = np.empty((n, *BOARD_SHAPE), np.uint8)
     y = np.empty_like(x)
-    made = 0
+    made = tries = 0
     while made < n:
+        tries += 1
+        if tries > 100 * n + 1000:  # a set of stacks no new piece fits on (game-over boards)
+            raise UserError("no new piece fits on the collected stacks: collect more data")
         settled = data.x[rng.integers(len(data))][0].astype(bool)
         spawned = SPAWN_SHAPES[PIECES[rng.integers(len(PIECES))]]
         options = placements(settled, spawned) if fits(settled, spawned) else []
         if not options:
             continue
-        if rng.random() < 0.5:
-            chosen = max(options, key=lambda o: (o.score, -o.column))
-        else:
-            chosen = options[rng.integers(len(options))]
+        chosen = best_placement(options) if rng.random() < 0.5 else options[rng.integers(len(options))]
         cells = shift(chosen.cells, int(rng.integers(0, drop_distance(settled, chosen.cells) + 1)), 0)
         move = apply_event(settled, cells, Event.HARD_DROP)
         x[made], y[made] = observation(settled, cells), observation(move.settled, move.cells)
