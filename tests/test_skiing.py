@@ -64,7 +64,7 @@ def test_the_heading_is_read_off_the_sprite_as_the_keys_turn_it():
 @pytest.mark.parametrize("steer, finishes", [("heading", True), ("direct", False)])
 def test_the_gate_player_finishes_a_run_by_its_heading(steer, finishes):
     """Held toward the gate, the key turns the skier sideways until it stops; steering by the
-    heading skis the whole run (20 gates, about 600 steps)."""
+    heading skis the whole run (20 gates) within 1,000 steps."""
     game, player = SkiingGame(), TargetPlayer("gates", seed=0, steer=steer)
     game.reset(seed=0)
     for _ in range(1000):
