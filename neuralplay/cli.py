@@ -21,6 +21,7 @@ MASKGIT_HELP = "Skiing: MaskGIT passes a neural frame takes (default: the checkp
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
+SKIING_STEERING = ("heading", "direct")  # training.skiing_data.STEERING; a test keeps them equal
 
 
 class Parser(argparse.ArgumentParser):
@@ -399,7 +400,7 @@ def build_parser() -> Parser:
     collect.add_argument("--seed", type=int, default=0)
     collect.add_argument("--episodes", type=int, default=6, help="Skiing: training episodes per policy")
     collect.add_argument("--max-episode-steps", type=int, default=1500, help="Skiing: steps per episode at most")
-    collect.add_argument("--steering", choices=("heading", "direct"), default="heading",
+    collect.add_argument("--steering", choices=SKIING_STEERING, default="heading",
                          help="Skiing: how the gates and crash players steer: by the skier's heading "
                               "(they ski the slope), or holding the key toward the target (the skier "
                               "ends up standing sideways; the shipped models' data)")

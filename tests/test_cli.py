@@ -114,6 +114,13 @@ def test_the_cli_names_the_engine_events():
     assert list(TETRIS_EVENTS) == EVENT_NAMES
 
 
+def test_the_cli_names_the_skiing_steerings():
+    from neuralplay.cli import SKIING_STEERING
+    from neuralplay.training.skiing_data import STEERING
+
+    assert SKIING_STEERING == STEERING
+
+
 @pytest.mark.parametrize("args, words", [
     (("train", "skiing-tokenizer", "--codebook-groups", "3"), ("--codebook-groups 3", "divide")),
     (("train", "skiing-tokenizer", "--skier-weight", "0"), ("--skier-weight 0", "positive")),

@@ -97,7 +97,7 @@ def test_the_autopilot_skis_on_past_the_end_of_a_run_and_max_steps_counts_every_
 
 def test_collect_records_how_its_players_steer(tmp_path):
     from neuralplay.errors import UserError
-    from neuralplay.training.skiing_data import SkiingCollectConfig, collect, load_episode
+    from neuralplay.training.skiing_data import SkiingCollectConfig, collect, load_episode, still_steps
 
     actions = {}
     for steering in ("heading", "direct"):
@@ -105,11 +105,21 @@ def test_collect_records_how_its_players_steer(tmp_path):
         summary = collect(SkiingCollectConfig(out=str(out), episodes_per_policy=1, heldout_per_policy=0,
                                               max_steps=80, steering=steering), show_progress=False)
         assert summary["config"]["steering"] == steering
-        gates = summary["splits"]["train"]["gates"]
-        assert 0 <= gates["still_steps"] <= gates["steps"]
+        episode = load_episode(out / "train" / "gates-1000.npz")
+        assert summary["splits"]["train"]["gates"]["still_steps"] == still_steps(episode["frames"])
         actions[steering] = {p: load_episode(out / "train" / f"{p}-{s}.npz")["actions"]
                              for p, s in (("held-random", 0), ("gates", 1000))}
     assert np.array_equal(actions["heading"]["held-random"], actions["direct"]["held-random"])
     assert not np.array_equal(actions["heading"]["gates"], actions["direct"]["gates"])
     with pytest.raises(UserError, match="unknown steering"):
         collect(SkiingCollectConfig(out=str(tmp_path / "x"), steering="sideways"), show_progress=False)
+
+
+def test_a_still_step_is_one_where_only_the_hud_changes():
+    from neuralplay.training.skiing_data import HUD_ROWS, still_steps
+
+    frames = np.zeros((4, 105, 80), np.uint8)
+    frames[1, HUD_ROWS - 1, 0] = 1  # the timer ticks: still
+    frames[2, HUD_ROWS, 0] = 1  # the slope changes: not still
+    frames[3] = frames[2]  # nothing changes: still
+    assert still_steps(frames) == 2
