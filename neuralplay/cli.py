@@ -243,7 +243,7 @@ def cmd_train(args) -> int:
                         "(the model's --layers) layers")
     cfg = TrainConfig(data=str(data), run_dir=str(run_dir), adv_weight=args.adv_weight, max_minutes=args.max_minutes,
                       threads=args.threads, seed=args.seed, model=model, init_from=args.init_from,
-                      focus_event=args.focus_event, focus_share=args.focus_share,
+                      focus_event=args.focus_event, focus_share=args.focus_share, ema_decay=args.ema_decay,
                       fresh_lr_scale=args.fresh_lr_scale, **schedule_options(args))
     result = train(cfg, resume=args.resume, show_progress=sys.stderr.isatty())
     print(f"trained to step {result['step']}; run folder {run_dir} (TensorBoard logs in {run_dir / 'logs'})")
@@ -454,6 +454,9 @@ def build_parser() -> Parser:
     train.add_argument("--focus-event", choices=TETRIS_EVENTS,
                        help="Tetris: an event that gets --focus-share of every batch")
     train.add_argument("--focus-share", type=float, default=0.0, help="Tetris: share of each batch for --focus-event")
+    train.add_argument("--ema-decay", type=float, default=0.0, metavar="D",
+                       help="Tetris: keep a moving average of the generator's weights (e.g. 0.999); it is the "
+                            "generator evaluated, exported and warm-started from (default 0: none; a resumed run keeps its own)")
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="skiing-tokenizer: the forward pass in bf16 or fp32; auto (default) is bf16 where the CPU "

@@ -229,3 +229,46 @@ def test_a_warm_started_run_resumes_after_its_source_is_gone(data_dir, tmp_path)
     shutil.rmtree(source)
     cfg = replace(cfg, steps=3, fresh_parameters=[])
     assert train(cfg, resume=True, show_progress=False)["step"] == 3
+
+
+def test_the_moving_average_moves_toward_the_weights_by_one_minus_the_decay():
+    from neuralplay.training.tetris_train import update_average
+
+    gen, average = Generator(TINY), Generator(TINY)
+    for p in average.parameters():
+        torch.nn.init.zeros_(p)
+    update_average(average, gen, decay=0.75)
+    for a, p in zip(average.parameters(), gen.parameters()):
+        assert torch.allclose(a, 0.25 * p)
+
+
+def test_a_run_with_an_average_exports_and_warm_starts_from_it_and_keeps_it_on_resume(data_dir, tmp_path):
+    from neuralplay.training.tetris_train import TrainConfig, load_generator, train, warm_start
+
+    run = tmp_path / "run"
+    options = dict(data=str(data_dir), run_dir=str(run), batch_size=16, eval_every=100, ckpt_every=100,
+                   warmup=2, eval_examples=200, eval_closed_loop_steps=50, threads=1, model=TINY)
+    train(TrainConfig(steps=4, lr=1e-2, ema_decay=0.9, **options), show_progress=False)
+    state = torch.load(run / "ckpt.pt", weights_only=True)
+    raw, average = state["generator"], state["generator_ema"]
+    assert any(not torch.equal(raw[k], average[k]) for k in raw)  # it lags the weights
+    loaded, cfg = load_generator(run)
+    assert cfg["ema_decay"] == 0.9
+    assert all(torch.equal(v, average[k]) for k, v in loaded.state_dict().items())
+    fresh = Generator(TINY)
+    warm_start(fresh, Discriminator(TINY), run)
+    assert all(torch.equal(v, average[k]) for k, v in fresh.state_dict().items())
+
+    assert train(TrainConfig(steps=6, **options), resume=True, show_progress=False)["step"] == 6  # no decay given
+    resumed = torch.load(run / "ckpt.pt", weights_only=True)
+    assert json.loads((run / "config.json").read_text())["ema_decay"] == 0.9
+    assert any(not torch.equal(resumed["generator_ema"][k], average[k]) for k in average)  # still averaging
+
+
+def test_a_decay_outside_zero_to_one_is_a_one_line_error(data_dir, tmp_path):
+    from neuralplay.errors import UserError
+    from neuralplay.training.tetris_train import TrainConfig, train
+
+    with pytest.raises(UserError, match="--ema-decay 1.0"):
+        train(TrainConfig(data=str(data_dir), run_dir=str(tmp_path / "run"), steps=1, ema_decay=1.0,
+                          threads=1, model=TINY), show_progress=False)

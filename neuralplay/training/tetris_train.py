@@ -2,11 +2,15 @@
 
 The generator's loss is a reconstruction loss (BCE against the true next board, with the
 noise drawn from its posterior given the spawned piece) plus the adversarial loss of a
-discriminator that judges (board, event, next board). Runs are resumable: `ckpt.pt` holds
-the models, optimisers, step and config; TensorBoard logs go to the run folder.
+discriminator that judges (board, event, next board). With `ema_decay`, an exponential
+moving average of the generator's weights is kept beside it, and it is the generator that is
+evaluated, exported and warm-started from: late in training the GAN's weights jitter from
+step to step, and their average does not. Runs are resumable: `ckpt.pt` holds the models,
+optimisers, step and config; TensorBoard logs go to the run folder.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +47,7 @@ class TrainConfig:
     fresh_lr_scale: float = 1.0  # with init_from: learning rate of the layers the source lacks, against the rest's
     fresh_parameters: list[str] = field(default_factory=list)  # those layers' parameters (train sets it)
     disc_lr: float = 2e-4
+    ema_decay: float = 0.0  # > 0: keep (and evaluate, export) this moving average of the generator
     eval_every: int = 1000
     eval_examples: int = 8_000
     eval_closed_loop_steps: int = 1000
@@ -112,12 +117,24 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 HOW_TO_TRAIN = "train one with `neuralplay train tetris`"
 
 
+def generator_part(run_config: dict) -> str:
+    """The name, in a run's checkpoint, of the generator it is used by: its average if it keeps one."""
+    return "generator_ema" if run_config.get("ema_decay", 0.0) > 0 else "generator"
+
+
 def load_generator(run_dir: Path) -> tuple[Generator, dict]:
     """The generator of a run (for export and eval), and the run's config as a dict."""
     cfg = run_state.config(run_dir, HOW_TO_TRAIN)
     gen = Generator(TetrisGANConfig(**cfg["model"]))
-    run_state.load(run_dir, {"generator": gen}, HOW_TO_TRAIN)
+    run_state.load(run_dir, {generator_part(cfg): gen}, HOW_TO_TRAIN)
     return gen.eval(), cfg
+
+
+@torch.no_grad()
+def update_average(average: Generator, gen: Generator, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * gen, weight by weight."""
+    for a, p in zip(average.parameters(), gen.parameters()):
+        a.lerp_(p, 1.0 - decay)
 
 
 def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
@@ -137,7 +154,8 @@ def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
                         "start with its size (the CLI takes it from --init-from) or without --init-from")
     if is_run(source):
         source_gen = Generator(TetrisGANConfig(**source_cfg))
-        run_state.load(source, {"generator": source_gen, "discriminator": disc}, HOW_TO_TRAIN)
+        part = generator_part(run_state.config(source, HOW_TO_TRAIN))
+        run_state.load(source, {part: source_gen, "discriminator": disc}, HOW_TO_TRAIN)
     else:
         from neuralplay.training.tetris_export import generator_from_checkpoint
 
@@ -218,6 +236,8 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     saved = run_state.config(run_dir, HOW_TO_TRAIN) if resume and (run_dir / run_state.CONFIG).exists() else {}
+    if saved:  # a resumed run keeps its own average (its checkpoint holds one or not)
+        cfg.ema_decay = saved.get("ema_decay", 0.0)
     if "fresh_parameters" in saved:  # the source may have changed since (a new shipped checkpoint)
         cfg.fresh_parameters = saved["fresh_parameters"]
     elif cfg.init_from:
@@ -233,6 +253,11 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     opt_g = torch.optim.AdamW(list(groups.values()), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
+    if not 0 <= cfg.ema_decay < 1:
+        raise UserError(f"--ema-decay {cfg.ema_decay}: a decay in [0, 1) (0: no average; 0.999 is usual)")
+    average = copy.deepcopy(gen) if cfg.ema_decay > 0 else None  # starts as the warm start
+    if average is not None:
+        parts["generator_ema"] = average
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
     metrics: dict = {}
@@ -240,7 +265,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     pace = Pace(cfg, run_dir, parts, bar)
 
     def evaluate(step: int) -> dict:
-        metrics = log_eval(writer, gen, test_set, step, cfg)
+        metrics = log_eval(writer, gen if average is None else average, test_set, step, cfg)
         summary = {k: metrics[k] for k in ("board_accuracy_nonspawn", "spawn_validity",
                                            "spawn_diversity", "closed_loop_rule_consistency")}
         bar.write(f"step {step}: {json.dumps(summary)} "
@@ -273,6 +298,8 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
         loss_g.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
         opt_g.step()
+        if average is not None:
+            update_average(average, gen, cfg.ema_decay)
         step += 1
         bar.update(1)
 
