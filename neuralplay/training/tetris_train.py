@@ -222,6 +222,8 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
+    if not 0 <= cfg.ema_decay < 1:
+        raise UserError(f"--ema-decay {cfg.ema_decay}: a decay in [0, 1) (0: no average; 0.999 is usual)")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = torch.Generator().manual_seed(cfg.seed)
@@ -253,8 +255,6 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     opt_g = torch.optim.AdamW(list(groups.values()), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
-    if not 0 <= cfg.ema_decay < 1:
-        raise UserError(f"--ema-decay {cfg.ema_decay}: a decay in [0, 1) (0: no average; 0.999 is usual)")
     average = copy.deepcopy(gen) if cfg.ema_decay > 0 else None  # starts as the warm start
     if average is not None:
         parts["generator_ema"] = average
