@@ -60,7 +60,7 @@ def cmd_play(args) -> int:
     if engine in ("neural", "compare") and args.game == "tetris":
         from neuralplay.runtime.tetris import NeuralTetris
 
-        model = NeuralTetris(args.checkpoint, seed=args.seed, threads=args.threads)
+        model = NeuralTetris(args.checkpoint, seed=args.seed, threads=args.threads, start_level=args.level)
     elif engine in ("neural", "compare"):
         from neuralplay.runtime.skiing import NeuralSkiing, load_starts
 

@@ -52,6 +52,17 @@ def test_compare_mode_steps_both_marks_differences_and_resyncs(model):
     assert np.array_equal(model.board, session.real.observation())
 
 
+def test_compare_mode_neural_score_follows_the_real_games():
+    """The same boards score the same: lines times the level and the drop points."""
+    model = NeuralTetris(None, seed=0, start_level=3)
+    session = TetrisSession("compare", 4, pygame, model, autopilot=True, level=3)
+    for _ in range(1200):
+        session.update(TICK, [], set())
+    assert session.real.lines >= 1 and session.agreement.line().startswith("agreement: cells now 100.0%")
+    assert (model.score, model.lines, model.level) == (session.real.score, session.real.lines,
+                                                        session.real.level)
+
+
 def test_window_runs_headless_with_autopilot_and_overlays(model):
     session = TetrisSession("neural", 0, pygame, model, autopilot=True)
     pygame.init()

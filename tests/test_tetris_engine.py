@@ -3,8 +3,9 @@ import pytest
 
 from neuralplay.games.tetris import (
     COLS, ROWS, SPAWN_SHAPES, Event, TetrisGame, apply_event, lines_cleared, observation,
-    rotate_cells, split_observation,
+    rotate_cells, rows_dropped, split_observation, step_reward,
 )
+from neuralplay.games.tetris_agent import HeuristicAgent
 
 EMPTY = np.zeros((ROWS, COLS), bool)
 
@@ -132,3 +133,25 @@ def test_score_lines_and_level():
     assert game.score == 800 + 2 * 18
     game.lines = 10
     assert game.level == 2
+
+
+@pytest.mark.parametrize("drop", ["hard", "soft"])
+def test_score_read_off_the_boards_is_the_engines(drop):
+    """What the neural game scores from two boards and the event equals the engine's reward."""
+    game = TetrisGame(seed=3, start_level=2)
+    agent = HeuristicAgent(drop=drop, epsilon=0.05, seed=3)
+    scored, top_level = {e: 0 for e in Event}, 0
+    for step in range(2000):
+        before, level = game.observation(), game.level
+        top_level = max(top_level, level)
+        event = agent.act(before)
+        result = game.step(event)
+        if result.game_over:
+            game.reset(seed=step)
+            continue
+        after = game.observation()
+        reward = step_reward(event, lines_cleared(before, after), rows_dropped(before, after, event), level)
+        assert reward == result.reward, (event, reward, result.reward)
+        scored[event] += result.reward
+    finish = Event.HARD_DROP if drop == "hard" else Event.SOFT_DROP
+    assert top_level >= 3 and scored[finish] > 0 and scored[Event.NONE] == 0

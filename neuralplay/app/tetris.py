@@ -132,7 +132,6 @@ class TetrisSession:
         self.controls = TetrisControls(
             key_bindings(pygame), HeuristicAgent(seed=seed) if autopilot else None)
         self.autopilot = autopilot
-        self.level = level
         self.played = 0
         self.restart()
 
@@ -162,7 +161,7 @@ class TetrisSession:
             if self.autopilot:
                 self.restart()
             return
-        level = self.real.level if self.real else self.level + self.model.lines // 10
+        level = self.real.level if self.real else self.model.level
         for event in self.controls.events(dt, pressed, held, self.driving_board, level):
             self.step(event)
             if self.over:
@@ -212,7 +211,7 @@ class TetrisSession:
             if self.real is not None:
                 image = mark_differences(image, m.board, self.real.observation(), CELL)
             out.append(Pane("Neural", image, [f"score {m.score}", f"lines {m.lines}",
-                                              f"steps {self.steps}"]))
+                                              f"level {m.level}", f"steps {self.steps}"]))
         return out
 
     def status(self) -> str:

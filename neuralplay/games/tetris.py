@@ -168,6 +168,26 @@ def lines_cleared(before: np.ndarray, after: np.ndarray) -> int:
     return min(max(round(gone / COLS), 0), 4)
 
 
+def rows_dropped(before: np.ndarray, after: np.ndarray, event: Event) -> int:
+    """Rows a drop moved the falling piece, read off two observations: a hard drop that
+    locked the piece scores the distance it could fall on the board before; a soft drop
+    scores 1 when the piece came one row lower, 0 when it locked."""
+    if not before[1].any():
+        return 0
+    if event == Event.HARD_DROP and not after[1].any():
+        return drop_distance(*split_observation(before))
+    if event == Event.SOFT_DROP and not before[1, -1].any():
+        return int(np.array_equal(after[1, 1:], before[1, :-1]) and not after[1, 0].any())
+    return 0
+
+
+def step_reward(event: Event, lines: int, rows: int, level: int) -> int:
+    """The score of one step: 100/300/500/800 x level for 1-4 lines, plus 1 per
+    soft-dropped row and 2 per hard-dropped row."""
+    drop_points = {Event.SOFT_DROP: 1, Event.HARD_DROP: 2}.get(Event(event), 0)
+    return LINE_SCORES[lines] * level + drop_points * rows
+
+
 def spawn_blocked(obs: np.ndarray) -> bool:
     """Game over as a board shows it: the falling piece overlaps settled cells."""
     return bool((obs[0] & obs[1]).any())
@@ -246,11 +266,7 @@ class TetrisGame:
             return StepResult(0, False, self.piece, self.game_over, 0)
         move = apply_event(self.settled, self.cells, Event(event))
         self.settled = move.settled
-        reward = LINE_SCORES[move.lines] * self.level
-        if event == Event.SOFT_DROP:
-            reward += move.rows_dropped
-        elif event == Event.HARD_DROP:
-            reward += 2 * move.rows_dropped
+        reward = step_reward(Event(event), move.lines, move.rows_dropped, self.level)
         self.lines += move.lines
         self.score += reward
         self.last_reward = reward

@@ -2,14 +2,16 @@
 
 reset(obs) sets the board, step(event) asks the generator for the next board, sync(obs)
 puts the neural board back onto a real one. The only randomness is the generator's noise,
-drawn from the game's own seeded rng.
+drawn from the game's own seeded rng. Score, lines and level follow the real game's rules,
+read off the model's boards.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from neuralplay.games.tetris import (
-    COLS, LINE_SCORES, PIECES, ROWS, SPAWN_SHAPES, lines_cleared, observation, spawn_blocked,
+    COLS, PIECES, ROWS, SPAWN_SHAPES, Event, lines_cleared, observation, rows_dropped,
+    spawn_blocked, step_reward,
 )
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
 
@@ -36,7 +38,7 @@ class NeuralTetris:
     """The world model as a game: same observation (2, 22, 10) uint8 as the real engine."""
 
     def __init__(self, checkpoint: Checkpoint | str | None = None, seed: int | None = None,
-                 threads: int = 1):
+                 threads: int = 1, start_level: int = 1):
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(checkpoint, GAME, MODEL_KIND, DEFAULT_CHECKPOINT)
         self.checkpoint = checkpoint
@@ -44,8 +46,13 @@ class NeuralTetris:
         self.rng = np.random.default_rng(seed)
         self.board = observation(np.zeros((ROWS, COLS), bool), SPAWN_SHAPES["T"])
         self._event = np.zeros(1, np.int64)
+        self.start_level = start_level
         self.score = self.lines = self.last_reward = 0
         self.game_over = False
+
+    @property
+    def level(self) -> int:
+        return self.start_level + self.lines // 10
 
     @property
     def identity(self) -> str:
@@ -71,8 +78,9 @@ class NeuralTetris:
                                          "noise": noise})[0]
         before, self.board = self.board, (logits[0] > 0).astype(np.uint8)
         lines = lines_cleared(before, self.board)
+        self.last_reward = step_reward(Event(event), lines, rows_dropped(before, self.board, event),
+                                       self.level)
         self.lines += lines
-        self.last_reward = LINE_SCORES[lines]
         self.score += self.last_reward
         self.game_over = spawn_blocked(self.board)
         return self.board

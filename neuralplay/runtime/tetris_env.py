@@ -13,15 +13,17 @@ from neuralplay.runtime.tetris import NeuralTetris
 
 class NeuralTetrisEnv(gym.Env):
     """reset() starts from the real engine's first board for the seed, or from
-    `options={"board": obs}`. Reward is the score of the lines the model cleared."""
+    `options={"board": obs}`. Reward is the real game's score (lines cleared times the
+    level, drop points) of the model's boards."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 60}
 
-    def __init__(self, render_mode: str | None = None, checkpoint: str | None = None, threads: int = 1):
+    def __init__(self, render_mode: str | None = None, checkpoint: str | None = None, threads: int = 1,
+                 start_level: int = 1):
         self.observation_space = OBSERVATION_SPACE
         self.action_space = ACTION_SPACE
         self.render_mode = render_mode
-        self.model = NeuralTetris(checkpoint, threads=threads)
+        self.model = NeuralTetris(checkpoint, threads=threads, start_level=start_level)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -39,4 +41,4 @@ class NeuralTetrisEnv(gym.Env):
         return render_board(self.model.board) if self.render_mode == "rgb_array" else None
 
     def _info(self) -> dict:
-        return {"score": self.model.score, "lines": self.model.lines}
+        return {"score": self.model.score, "lines": self.model.lines, "level": self.model.level}
