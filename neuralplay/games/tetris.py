@@ -193,6 +193,11 @@ def spawn_blocked(obs: np.ndarray) -> bool:
     return bool((obs[0] & obs[1]).any())
 
 
+def level_after(start_level: int, lines: int) -> int:
+    """The level: one up for every 10 lines cleared."""
+    return start_level + lines // 10
+
+
 def gravity_interval_s(level: int) -> float:
     """Seconds per gravity row at a level (the guideline curve, floored at 1/60 s)."""
     return max((0.8 - (level - 1) * 0.007) ** (level - 1), 1 / 60)
@@ -237,7 +242,7 @@ class TetrisGame:
 
     @property
     def level(self) -> int:
-        return self.start_level + self.lines // 10
+        return level_after(self.start_level, self.lines)
 
     def observation(self) -> np.ndarray:
         return observation(self.settled, self.cells)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuralplay.games.tetris import (
-    COLS, PIECES, ROWS, SPAWN_SHAPES, Event, lines_cleared, observation, rows_dropped,
+    COLS, PIECES, ROWS, SPAWN_SHAPES, Event, level_after, lines_cleared, observation, rows_dropped,
     spawn_blocked, step_reward,
 )
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
@@ -52,7 +52,7 @@ class NeuralTetris:
 
     @property
     def level(self) -> int:
-        return self.start_level + self.lines // 10
+        return level_after(self.start_level, self.lines)
 
     @property
     def identity(self) -> str:
