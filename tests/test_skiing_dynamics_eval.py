@@ -110,6 +110,31 @@ def test_an_oracle_that_replays_the_truth_scores_perfectly(tiny, neural):
     assert set(perfect["skier_persistence_by_rollout"]) <= {1.0, None}
 
 
+class HeldFrame:
+    """A 'model' that knows no dynamics: every step shows the last frame it was given."""
+
+    def __init__(self, tokenizer, context=4):
+        self.tokenizer, self.context = tokenizer, context
+        self.tokens = np.zeros(140, np.int64)
+
+    def reset(self, frames, actions=None):
+        self.frame = frames[-1]
+        return self.frame
+
+    def step(self, action):
+        return self.frame
+
+
+def test_the_baselines_are_what_a_model_that_holds_its_frame_scores(tiny, neural, result):
+    held = evaluate_dynamics(HeldFrame(neural.tokenizer, neural.context), tiny.data / "heldout", **SMALL)
+    assert held["teacher_forced_psnr_db"] == held["copy_previous_psnr_db"] == result["copy_previous_psnr_db"]
+    assert held["psnr_by_horizon"] == held["frozen_psnr_by_horizon"] == result["frozen_psnr_by_horizon"]
+    assert held["rollout_psnr_db_15"] == held["frozen_rollout_psnr_db_15"] == result["frozen_rollout_psnr_db_15"]
+    assert held["skier_persistence"] == held["frozen_skier_persistence"] == result["frozen_skier_persistence"]
+    assert held["copy_previous_psnr_db"] < PSNR_CAP_DB  # the episodes move
+    assert any("copied" in line for line in summary_lines(result))
+
+
 def test_metric_helpers_on_hand_made_frames(tiny):
     from neuralplay.training.skiing_tokenizer import psnr_db
 

@@ -16,6 +16,11 @@ frames under its actions. What is measured:
   appears with its centroid within 3 pixels (each axis, at 105x80) of ALE's skier
   centroid; frames where ALE shows no skier pixels are not counted. `skier_persistence_by_rollout`
   gives the same share for each rollout, in the order of `rollout_starts`.
+- baselines that know nothing of the dynamics, on the same frames: `copy_previous_psnr_db`
+  (the real frame t - 1 offered as frame t) beside the teacher-forced PSNR, and the start
+  frame held still for the whole rollout (`frozen_rollout_psnr_db_15`, `_60`,
+  `frozen_skier_persistence`) beside the open loop. A model must beat them to have learned
+  anything of how the slope moves.
 
 PSNR, everywhere here: the PSNR of the mean squared error over all the frames evaluated
 (the RGB renderings, values in [0, 1]; the same scale as the tokenizer's `psnr_db`),
@@ -144,9 +149,10 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
     candidates = [(e, t) for e, ep in enumerate(episodes) for t in range(past, len(ep["actions"]) + 1)]
     picks = np.sort(rng.choice(len(candidates), size=min(n, len(candidates)), replace=False))
     if not len(picks):
-        return {"teacher_forced_psnr_db": None, "token_accuracy": None, "teacher_forced_pixel_accuracy": None,
-                "teacher_forced_frames": 0, "teacher_forced_error_share_by_token_row": None}
-    predicted, frames, targets = [], [], []
+        return {"teacher_forced_psnr_db": None, "copy_previous_psnr_db": None, "token_accuracy": None,
+                "teacher_forced_pixel_accuracy": None, "teacher_forced_frames": 0,
+                "teacher_forced_error_share_by_token_row": None}
+    predicted, frames, targets, previous = [], [], [], []
     for i in picks:
         e, t = candidates[i]
         ep = episodes[e]
@@ -154,10 +160,11 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
         frames.append(_timed_step(model, ep["actions"][t - 1], times))
         predicted.append(model.tokens.copy())
         targets.append(ep["frames"][t])
+        previous.append(ep["frames"][t - 1])
     pred, true = np.stack(frames), np.stack(targets)
     encoded = np.concatenate([model.tokenizer.encode(true[i:i + 64]) for i in range(0, len(true), 64)])
     shares = error_shares(pred, true, encoded.shape[1])["error_share_by_token_row"]
-    return {"teacher_forced_psnr_db": psnr_db(pred, true),
+    return {"teacher_forced_psnr_db": psnr_db(pred, true), "copy_previous_psnr_db": psnr_db(np.stack(previous), true),
             "token_accuracy": float((np.stack(predicted) == encoded.reshape(len(true), -1)).mean()),
             "teacher_forced_pixel_accuracy": float((pred == true).mean()),
             "teacher_forced_frames": len(picks),
@@ -167,11 +174,13 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
 def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, int]], horizon: int,
               times: list[float], keep: int = 2) -> tuple[dict, list[dict]]:
     """Rollouts under the episodes' own actions; returns the metrics and, for the first
-    `keep` rollouts, the real and neural frames at REPORT_HORIZONS."""
+    `keep` rollouts, the real and neural frames at REPORT_HORIZONS. The same figures for the
+    start frame held still are the `frozen_` baseline."""
     past = model.context - 1
     shown = [h for h in REPORT_HORIZONS if h <= horizon]
-    mse = np.zeros((len(plan), horizon))
+    mse, frozen_mse = np.zeros((len(plan), horizon)), np.zeros((len(plan), horizon))
     matches: list[list[bool]] = [[] for _ in plan]  # each rollout's frames where ALE shows the skier
+    frozen_matches: list[bool] = []
     strips = []
     for r, (e, s) in enumerate(plan):
         ep = episodes[e]
@@ -183,22 +192,29 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
             true = ep["frames"][s + k]
             if k:
                 mse[r, k - 1] = frame_mse(pred, true)
+                frozen_mse[r, k - 1] = frame_mse(ep["frames"][s], true)
                 match = skier_match(pred, true)
                 if match is not None:
                     matches[r].append(match)
+                    frozen_matches.append(bool(skier_match(ep["frames"][s], true)))
             if r < keep and k in shown:
                 strip["real"].append(true.copy())
                 strip["neural"].append(pred.copy())
         if r < keep:
             strips.append(strip)
     by_horizon = horizon_psnr_db(mse) if len(plan) else []
+    frozen_by_horizon = horizon_psnr_db(frozen_mse) if len(plan) else []
 
-    def at(k: int) -> float | None:
-        return by_horizon[k - 1] if len(by_horizon) >= k else None
+    def at(curve: list[float], k: int) -> float | None:
+        return curve[k - 1] if len(curve) >= k else None
 
     counted = [m for rollout in matches for m in rollout]
-    return {"rollout_psnr_db_15": at(15), "rollout_psnr_db_60": at(60), "psnr_by_horizon": by_horizon,
+    return {"rollout_psnr_db_15": at(by_horizon, 15), "rollout_psnr_db_60": at(by_horizon, 60),
+            "psnr_by_horizon": by_horizon,
+            "frozen_rollout_psnr_db_15": at(frozen_by_horizon, 15),
+            "frozen_rollout_psnr_db_60": at(frozen_by_horizon, 60), "frozen_psnr_by_horizon": frozen_by_horizon,
             "skier_persistence": float(np.mean(counted)) if counted else None,
+            "frozen_skier_persistence": float(np.mean(frozen_matches)) if frozen_matches else None,
             "skier_persistence_by_rollout": [float(np.mean(m)) if m else None for m in matches],
             "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips
 
@@ -256,10 +272,14 @@ def summary_lines(result: dict) -> list[str]:
     return [
         f"{result.get('checkpoint')} on {result.get('data')} (held-out episodes)",
         f"  teacher-forced next frame: PSNR {db(result['teacher_forced_psnr_db'])}, "
-        f"token accuracy {pct(result['token_accuracy'])} over {result['teacher_forced_frames']} frames",
+        f"token accuracy {pct(result['token_accuracy'])} over {result['teacher_forced_frames']} frames "
+        f"(the frame before, copied: {db(result['copy_previous_psnr_db'])})",
         f"  open loop ({result['rollouts']} rollouts of {result['rollout_horizon']} steps): "
-        f"PSNR {db(result['rollout_psnr_db_15'])} at 15 steps, {db(result['rollout_psnr_db_60'])} at 60",
-        f"  skier persistence: {pct(result['skier_persistence'])}",
+        f"PSNR {db(result['rollout_psnr_db_15'])} at 15 steps, {db(result['rollout_psnr_db_60'])} at 60 "
+        f"(the start frame held: {db(result['frozen_rollout_psnr_db_15'])}, "
+        f"{db(result['frozen_rollout_psnr_db_60'])})",
+        f"  skier persistence: {pct(result['skier_persistence'])} "
+        f"(the start frame held: {pct(result['frozen_skier_persistence'])})",
         f"  one step: {result['step_ms_p50']} ms (median)",
     ]
 
@@ -300,6 +320,8 @@ def write_report(folder: Path, result: dict, strips: list[dict]) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     curve = result["psnr_by_horizon"]
     ax.plot(np.arange(1, len(curve) + 1), curve, label="open-loop rollout")
+    frozen = result["frozen_psnr_by_horizon"]
+    ax.plot(np.arange(1, len(frozen) + 1), frozen, color="grey", label="the start frame held")
     ax.axhline(result["teacher_forced_psnr_db"], color="k", linestyle="--", label="teacher-forced next frame")
     for k in (15, 60):
         if k <= len(curve):
