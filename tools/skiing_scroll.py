@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralplay.games.skiing import PALETTE, SKIER, frame_mse, psnr_from_mse
+from neuralplay.games.skiing import SKIER, frame_mse, psnr_from_mse, rgb_squared_error
 from neuralplay.training.skiing_data import HUD_ROWS, load_episode
 
 SNOW = 0
@@ -74,17 +74,18 @@ def main() -> None:
             pairs.append((frames[t], frames[t + 1]))
             best.append(s)
 
-    def psnr(predict) -> float:
-        return psnr_from_mse(float(np.mean([frame_mse(predict(b, s), a) for (b, a), s in zip(pairs, best)])))
+    def psnr(predictions: list[np.ndarray]) -> float:
+        return psnr_from_mse(float(np.mean([frame_mse(p, a) for p, (_, a) in zip(predictions, pairs)])))
 
+    moved = [shifted(b, *s) for (b, _), s in zip(pairs, best)]
     n = len(pairs)
     print(f"{n} steps of {len(paths)} episodes in {Path(args.data) / args.split}")
     print("shift (rows up, columns right): share of steps")
     for (dy, dx), c in counts.most_common(8):
         print(f"  ({dy:+d}, {dx:+d}): {100 * c / n:.1f}%")
-    print(f"next frame = the frame before copied: {psnr(lambda b, s: b):.2f} dB")
-    print(f"next frame = the frame before, shifted by the step's best shift: {psnr(lambda b, s: shifted(b, *s)):.2f} dB")
-    shares = error_by_region([(shifted(b, *s), a) for (b, a), s in zip(pairs, best)])
+    print(f"next frame = the frame before copied: {psnr([b for b, _ in pairs]):.2f} dB")
+    print(f"next frame = the frame before, shifted by the step's best shift: {psnr(moved):.2f} dB")
+    shares = error_by_region([(p, a) for p, (_, a) in zip(moved, pairs)])
     print("where the error of the best shift lies: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items()))
 
 
@@ -93,7 +94,7 @@ def error_by_region(predictions: list[tuple[np.ndarray, np.ndarray]]) -> dict[st
     in either frame, and on the rest of the slope."""
     totals = {"HUD rows": 0.0, "skier's pixels": 0.0, "rest of the slope": 0.0}
     for pred, true in predictions:
-        err = ((PALETTE[pred].astype(np.float64) - PALETTE[true]) ** 2).sum(axis=-1)
+        err = rgb_squared_error(pred, true)
         hud = np.zeros(err.shape, bool)
         hud[:HUD_ROWS] = True
         skier = ((pred == SKIER) | (true == SKIER)) & ~hud

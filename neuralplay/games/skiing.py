@@ -81,11 +81,17 @@ def frame_mse(pred_idx: np.ndarray, true_idx: np.ndarray) -> float:
     return float(np.mean(diff ** 2) / 255.0 ** 2)
 
 
+def rgb_squared_error(pred_idx: np.ndarray, true_idx: np.ndarray) -> np.ndarray:
+    """Per pixel, the squared error of the RGB renderings of palette frames, summed over the
+    channels (0-255 scale)."""
+    return ((PALETTE[pred_idx].astype(np.float64) - PALETTE[true_idx]) ** 2).sum(axis=-1)
+
+
 def error_shares(pred: np.ndarray, true: np.ndarray, token_rows: int) -> dict:
     """Where the squared error of the RGB renderings of frames (N, H, W) lies: its share in
     each of `token_rows` bands of rows (the rows a row of tokens covers), and on pixels that
     are snow in the true frame (something painted there)."""
-    err = ((PALETTE[pred].astype(np.float64) - PALETTE[true]) ** 2).sum(axis=-1)
+    err = rgb_squared_error(pred, true)
     total = err.sum() or 1.0
     by_row = err.sum(axis=(0, 2))
     rows_per_band = -(-len(by_row) // token_rows)
