@@ -189,6 +189,8 @@ def schedule_options(args) -> dict:
 
 def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
+    if args.skier_weight is not None and args.skier_weight <= 0:
+        raise UserError(f"--skier-weight {args.skier_weight}: a loss weight is a positive number")
     if args.game == "skiing-tokenizer":
         from neuralplay.models.vqvae import VQVAEConfig
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
@@ -198,8 +200,6 @@ def train_skiing(args) -> int:
             raise UserError(f"--codebook-size {model.codebook_size} --codebook-groups {model.groups}: a codebook "
                             f"needs 2 codes or more, and the groups must divide the code's {model.code_dim} "
                             "dimensions (1, 2, 4, 8, 16 or 32)")
-        if args.skier_weight is not None and args.skier_weight <= 0:
-            raise UserError(f"--skier-weight {args.skier_weight}: a loss weight is a positive number")
         if args.init_from:
             raise UserError("--init-from starts Tetris or skiing-dynamics runs; a tokenizer run continues with --resume")
         extra = {"model": model, "skier_weight": args.skier_weight, "precision": args.precision}
@@ -212,7 +212,7 @@ def train_skiing(args) -> int:
             raise UserError(f"--change-weight {args.change_weight}: a loss weight is a positive number")
         model = STConfig(**({} if args.context is None else {"context": args.context}))
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
-                 "change_weight": args.change_weight}
+                 "change_weight": args.change_weight, "skier_weight": args.skier_weight}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
@@ -424,8 +424,10 @@ def build_parser() -> Parser:
                        help="skiing-tokenizer: codebooks of a product quantiser; a token is one code of each "
                             "(default 1)")
     train.add_argument("--skier-weight", type=float,
-                       help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5), "
-                            "also on --resume, where the rest of the model comes from the run")
+                       help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5); "
+                            "skiing-dynamics: of the tokens that show the skier in the frame or the one before, "
+                            "times --change-weight (default 1); also on --resume, where the rest of the model "
+                            "comes from the run, and on --init-from")
     train.add_argument("--change-weight", type=float,
                        help="skiing-dynamics: loss weight of the tokens that differ from the frame before, the "
                             "others' being 1 (default: 1 for a new run, the run's own on --resume, the source's "

@@ -25,7 +25,7 @@ def test_loss_trains_down_on_a_learnable_clip(cfg):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
     for _ in range(60):
-        loss, acc = model.loss(tokens, actions, torch.Generator().manual_seed(1))
+        loss, _ = model.loss(tokens, actions, torch.Generator().manual_seed(1))
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
@@ -53,6 +53,35 @@ def test_change_weight_counts_the_tokens_that_change_more():
     expected = (per_token * weight)[masked].sum() / weight[masked].sum()
     torch.testing.assert_close(loss, expected)
     assert not torch.isclose(expected, per_token[masked].mean())  # the weighting matters on this clip
+
+
+def test_skier_weight_multiplies_the_weight_of_the_skiers_tokens():
+    import torch.nn.functional as F
+
+    cfg = replace(GROUPED, change_weight=2.0, skier_weight=7.0)
+    torch.manual_seed(0)
+    model = STTransformer(cfg)
+    tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
+    tokens[:, -1, :3] = tokens[:, -2, :3]
+    skier = torch.zeros(8, 6, dtype=torch.bool)
+    skier[:, 2:4] = True  # one repeated and one changed token show the skier
+    loss, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1), skier=skier)
+    plain, plain_stats = model.loss(tokens, actions, torch.Generator().manual_seed(1))
+
+    masked = model.mask_last_frame(8, torch.Generator().manual_seed(1))
+    inp = tokens.clone()
+    inp[:, -1][masked] = cfg.mask_id
+    logits = model(inp, actions)[:, -1].reshape(8, 6, cfg.groups, cfg.codes_per_group)
+    per_token = F.cross_entropy(logits.permute(0, 3, 1, 2), group_codes(tokens[:, -1], cfg),
+                                reduction="none").mean(-1)
+    weight = torch.where(tokens[:, -1] != tokens[:, -2], 2.0, 1.0) * torch.where(skier, 7.0, 1.0)
+    expected = (per_token * weight)[masked].sum() / weight[masked].sum()
+    torch.testing.assert_close(loss, expected)
+    assert not torch.isclose(loss, plain)
+    right = (logits.argmax(-1) == group_codes(tokens[:, -1], cfg)).all(-1)
+    torch.testing.assert_close(stats["skier_token_accuracy"], right[masked & skier].float().mean())
+    assert set(plain_stats) == {"masked_token_accuracy"}
+    assert stats["masked_token_accuracy"] == plain_stats["masked_token_accuracy"]
 
 
 @pytest.mark.parametrize("cfg", [TINY, GROUPED], ids=["one codebook", "two codebooks"])

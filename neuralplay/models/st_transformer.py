@@ -40,6 +40,7 @@ class STConfig:
     n_heads: int = 4
     d_ff: int = 512
     change_weight: float = 1.0  # loss weight of tokens that differ from the frame before (the dynamics)
+    skier_weight: float = 1.0  # loss weight (times the above) of tokens that show the skier, now or in the frame before
 
     @property
     def mask_id(self) -> int:
@@ -177,8 +178,11 @@ class STTransformer(nn.Module):
         share = torch.cos(math.pi / 2 * r).clamp(min=1 / n)
         return torch.rand(batch, n, generator=generator) < share
 
-    def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None):
-        """MaskGIT objective on the last frame: mask a cosine-scheduled share, predict it."""
+    def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None,
+             skier: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """MaskGIT objective on the last frame: mask a cosine-scheduled share, predict it.
+        skier (B, N): the last frame's tokens that show the skier there or in the frame before.
+        Returns the loss and the accuracies of the masked tokens (all; the skier's, with skier)."""
         masked = self.mask_last_frame(tokens.shape[0], generator)
         inp = tokens.clone()
         inp[:, -1][masked] = self.cfg.mask_id
@@ -188,11 +192,17 @@ class STTransformer(nn.Module):
         per_token = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
         changed = (tokens[:, -1] != tokens[:, -2])[masked]
         # Most tokens repeat the frame before; what moves (the slope, the skier, the timer) is
-        # what the model is for, and changing tokens may count more.
+        # what the model is for, and changing tokens may count more. The skier is a few tokens
+        # of 140, and where it is drawn is what a player watches.
         weight = torch.where(changed, self.cfg.change_weight, 1.0)
+        if skier is not None:
+            weight = weight * torch.where(skier[masked], self.cfg.skier_weight, 1.0)
         loss = (per_token.reshape(-1, self.cfg.groups).mean(-1) * weight).sum() / weight.sum()
-        accuracy = (logits.argmax(-1) == target).all(-1).float().mean()
-        return loss, accuracy
+        right = (logits.argmax(-1) == target).all(-1).float()
+        stats = {"masked_token_accuracy": right.mean()}
+        if skier is not None:
+            stats["skier_token_accuracy"] = right[skier[masked]].mean()
+        return loss, stats
 
     # --- inference with the cache of past frames ---
 

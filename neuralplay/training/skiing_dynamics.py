@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
@@ -40,42 +41,60 @@ class DynamicsTrainConfig:
     seed: int = 0
     init_from: str | None = None  # a dynamics run folder whose weights a new run starts from
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
+    skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     model: STConfig = field(default_factory=STConfig)
 
 
+def skier_tokens(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """(T, H, W) palette frames -> (T, rows * cols) bool: the grid cells (the tokenizer's 8x8
+    patches, the frame padded with snow below) that hold a pixel of the skier's colour."""
+    rows, cols = grid
+    patch = frames.shape[2] // cols
+    padded = np.zeros((len(frames), rows * patch, cols * patch), bool)
+    padded[:, :frames.shape[1]] = frames == SKIER
+    return padded.reshape(len(frames), rows, patch, cols, patch).any(axis=(2, 4)).reshape(len(frames), -1)
+
+
 def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
-    """Tokens and actions of every episode of a split, cached per tokenizer in
-    data_dir/tokens/<encoder id>/split/."""
+    """Tokens, actions and the skier's tokens (skier_tokens) of every episode of a split,
+    cached per tokenizer in data_dir/tokens/<encoder id>/split/."""
     out, paths = [], episode_paths(data_dir / split)
     cache = data_dir / "tokens" / tokenizer.encoder_ckpt.identity.replace("@", "-") / split
     cache.mkdir(parents=True, exist_ok=True)
+    keys = ("tokens", "actions", "skier")
     for path in paths:
         cached = cache / path.name
         if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime:
             with np.load(cached, allow_pickle=False) as f:
-                out.append({"tokens": f["tokens"], "actions": f["actions"]})
-            continue
-        episode = load_episode(path)
-        frames = episode["frames"]
+                if all(key in f.files for key in keys):
+                    out.append({key: f[key] for key in keys})
+                    continue
+        loaded = load_episode(path)
+        frames = loaded["frames"]
         tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
-        tokens = tokens.reshape(len(tokens), -1)
-        np.savez_compressed(cached, tokens=tokens, actions=episode["actions"])
-        out.append({"tokens": tokens, "actions": episode["actions"]})
+        episode = {"tokens": tokens.reshape(len(tokens), -1), "actions": loaded["actions"],
+                   "skier": skier_tokens(frames, tokens.shape[1:])}
+        np.savez_compressed(cached, **episode)
+        out.append(episode)
     return out
 
 
 def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """n clips: tokens (n, context, N) and the action that led to each frame (n, context)."""
-    tokens, actions = [], []
+                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n clips: tokens (n, context, N), the action that led to each frame (n, context), and
+    the last frame's tokens that show the skier there or in the frame before (n, N)."""
+    tokens, actions, skier = [], [], []
     usable = [e for e in episodes if len(e["tokens"]) >= context]
     for _ in range(n):
         ep = usable[rng.integers(len(usable))]
         start = int(rng.integers(len(ep["tokens"]) - context + 1))
-        tokens.append(ep["tokens"][start:start + context])
-        led = [ep["actions"][t - 1] if t >= 1 else n_actions for t in range(start, start + context)]
+        end = start + context
+        tokens.append(ep["tokens"][start:end])
+        led = [ep["actions"][t - 1] if t >= 1 else n_actions for t in range(start, end)]
         actions.append(led)
-    return torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long)
+        skier.append(ep["skier"][end - 2:end].any(axis=0))
+    return (torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long),
+            torch.from_numpy(np.stack(skier)))
 
 
 @torch.no_grad()
@@ -124,8 +143,8 @@ def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
 def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     """A resumed run keeps its model; a warm start takes its source's, with this run's context
     (time enters only as rotary positions, so the weights serve any context); a new run
-    takes cfg.model. Codebook and groups always come from the tokenizer, the loss weight of
-    changing tokens from cfg where given."""
+    takes cfg.model. Codebook and groups always come from the tokenizer, the loss weights of
+    changing tokens and of the skier's from cfg where given."""
     run_dir = Path(cfg.run_dir)
     if resume and (run_dir / run_state.CONFIG).exists():
         model = saved_model_config(run_dir)
@@ -133,8 +152,9 @@ def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
         model = replace(saved_model_config(Path(cfg.init_from)), context=cfg.model.context)
     else:
         model = cfg.model
-    if cfg.change_weight is not None:  # a loss weight, not the architecture: it may change on resume
-        model = replace(model, change_weight=cfg.change_weight)
+    for weight in ("change_weight", "skier_weight"):  # loss weights, not the architecture: they may change on resume
+        if getattr(cfg, weight) is not None:
+            model = replace(model, **{weight: getattr(cfg, weight)})
     model.codebook_size, model.groups = tokenizer.codebook_size, tokenizer.groups
     return model
 
@@ -170,23 +190,23 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     def evaluate(step: int) -> dict:
         model.eval()
         with torch.no_grad():
-            h_loss, h_acc = model.loss(*heldout, torch.Generator().manual_seed(0))
+            h_loss, h_stats = model.loss(*heldout[:2], torch.Generator().manual_seed(0), skier=heldout[2])
         episode = max(heldout_eps, key=lambda e: len(e["tokens"]))
         writer.add_image("rollout (tokenized ALE above, neural below)",
                          rollout_strip(model, tokenizer, episode, start=len(episode["tokens"]) // 2), step,
                          dataformats="HWC")
         model.train()
-        metrics = {"heldout_loss": h_loss.item(), "heldout_masked_token_accuracy": h_acc.item()}
+        metrics = {"heldout_loss": h_loss.item(), **{f"heldout_{k}": v.item() for k, v in h_stats.items()}}
         for key, value in metrics.items():
             writer.add_scalar(f"heldout/{key}", value, step)
         bar.write(f"step {step}: {json.dumps(metrics)}")
         return metrics
 
     while step < cfg.steps:
-        tokens, actions = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
+        tokens, actions, skier = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        loss, accuracy = model.loss(tokens, actions, gen)
+        loss, stats = model.loss(tokens, actions, gen, skier=skier)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -195,7 +215,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         bar.update(1)
         if step % 50 == 0:
             writer.add_scalar("loss/masked_tokens", loss.item(), step)
-            writer.add_scalar("train/masked_token_accuracy", accuracy.item(), step)
+            for key, value in stats.items():
+                writer.add_scalar(f"train/{key}", value.item(), step)
         evaluated, stop = pace.after_step(step, evaluate)
         metrics = evaluated or metrics
         if stop:

@@ -1,0 +1,33 @@
+"""The dynamics model's training clips: which tokens show the skier, and the clips that carry it."""
+import pytest
+
+pytest.importorskip("torch")
+
+import numpy as np  # noqa: E402
+
+from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
+from neuralplay.training.skiing_dynamics import sample_clips, skier_tokens  # noqa: E402
+
+
+def test_skier_tokens_are_the_patches_with_a_skier_pixel():
+    frames = np.zeros((3, 105, 80), np.uint8)
+    frames[0, 9, 17] = SKIER  # patch row 1, column 2
+    frames[0, 104, 79] = SKIER  # the last row of the frame: the bottom patch row, padded with snow
+    frames[1, 40:48, 0:8] = FLAG  # another colour is not the skier
+    marked = skier_tokens(frames, (14, 10))
+    assert marked.shape == (3, 140)
+    assert np.flatnonzero(marked[0]).tolist() == [1 * 10 + 2, 13 * 10 + 9]
+    assert not marked[1:].any()
+
+
+def test_a_clip_marks_the_skier_where_it_is_and_where_it_was():
+    steps, n = 6, 4
+    skier = np.zeros((steps, n), bool)
+    for t in range(steps):
+        skier[t, t % n] = True  # the skier moves one token a frame
+    episode = {"tokens": np.arange(steps * n).reshape(steps, n), "actions": np.arange(steps - 1) % 3,
+               "skier": skier}
+    tokens, actions, marked = sample_clips([episode], 20, 3, 3, np.random.default_rng(0))
+    for clip, mark in zip(tokens.numpy(), marked.numpy()):
+        last = clip[-1, 0] // n  # the frame index of the clip's last frame
+        assert np.flatnonzero(mark).tolist() == sorted({last % n, (last - 1) % n})
