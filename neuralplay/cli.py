@@ -314,10 +314,12 @@ def cmd_eval(args) -> int:
         from neuralplay.training.skiing_dynamics_eval import evaluate_checkpoint as evaluate_dynamics
         from neuralplay.training.skiing_dynamics_eval import headline as dynamics_headline
 
+        if args.rollouts < 1:
+            raise UserError(f"--rollouts {args.rollouts}: the eval needs 1 rollout or more")
         data = Path(args.data) if args.data else default_data("skiing")
         result = evaluate_dynamics(args.checkpoint, args.tokenizer, data, threads=args.threads,
                                    report=Path(args.report) if args.report else None,
-                                   sampling=skiing_sampling(args))
+                                   rollouts=args.rollouts, sampling=skiing_sampling(args))
         print(json.dumps(result, indent=2) if args.json else dynamics_headline(result))
         return 0
     from neuralplay.training.tetris_eval import evaluate_checkpoint, headline
@@ -493,6 +495,8 @@ def build_parser() -> Parser:
     ev.add_argument("--report", help="write PNG pictures and charts to this folder")
     ev.add_argument("--closed-loop-steps", type=int, default=5000)
     ev.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
+    ev.add_argument("--rollouts", type=int, default=6, metavar="R",
+                    help="skiing: open-loop rollouts of 300 steps, shared round the held-out episodes (default 6)")
     ev.add_argument("--threads", type=int, default=2)
     ev.set_defaults(func=cmd_eval)
 

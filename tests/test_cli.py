@@ -87,6 +87,10 @@ def test_eval_without_data_says_how_to_get_it():
     one_line_error(neuralplay("eval", "tetris", "--data", "/nonexistent"), "neuralplay collect tetris")
 
 
+def test_no_rollouts_is_one_line():
+    one_line_error(neuralplay("eval", "skiing", "--rollouts", "0", "--data", "/nonexistent"), "--rollouts 0", "1 rollout")
+
+
 def test_a_negative_share_of_extra_data_is_one_line(tmp_path):
     one_line_error(neuralplay("collect", "tetris", "--out", str(tmp_path), "--hard-drop-fraction", "-0.1"),
                    "--hard-drop-fraction -0.1", "negative")
