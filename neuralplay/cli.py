@@ -208,11 +208,13 @@ def train_skiing(args) -> int:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         if args.context is not None and args.context < 2:
             raise UserError(f"--context {args.context}: the model needs a past frame and the one it predicts (2 or more)")
-        if args.change_weight is not None and args.change_weight <= 0:
-            raise UserError(f"--change-weight {args.change_weight}: a loss weight is a positive number")
+        for option, weight in (("--change-weight", args.change_weight), ("--hud-weight", args.hud_weight)):
+            if weight is not None and weight <= 0:
+                raise UserError(f"{option} {weight}: a loss weight is a positive number")
         model = STConfig(**({} if args.context is None else {"context": args.context}))
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
-                 "change_weight": args.change_weight, "skier_weight": args.skier_weight}
+                 "change_weight": args.change_weight, "skier_weight": args.skier_weight,
+                 "hud_weight": args.hud_weight}
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
@@ -434,6 +436,9 @@ def build_parser() -> Parser:
                        help="skiing-dynamics: loss weight of the tokens that differ from the frame before, the "
                             "others' being 1 (default: 1 for a new run, the run's own on --resume, the source's "
                             "on --init-from)")
+    train.add_argument("--hud-weight", type=float,
+                       help="skiing-dynamics: loss weight of the tokens of the HUD's rows (gates left, the timer), "
+                            "times --change-weight (default 1; --resume and --init-from as above)")
     train.add_argument("--d-model", type=int, default=128)
     train.add_argument("--layers", type=int, default=5)
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")

@@ -6,7 +6,8 @@ pytest.importorskip("torch")
 import numpy as np  # noqa: E402
 
 from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
-from neuralplay.training.skiing_dynamics import sample_clips, skier_tokens  # noqa: E402
+from neuralplay.training.skiing_data import HUD_ROWS  # noqa: E402
+from neuralplay.training.skiing_dynamics import hud_tokens, sample_clips, skier_tokens  # noqa: E402
 
 
 def test_skier_tokens_are_the_patches_with_a_skier_pixel():
@@ -31,3 +32,10 @@ def test_a_clip_marks_the_skier_where_it_is_and_where_it_was():
     for clip, mark in zip(tokens.numpy(), marked.numpy()):
         last = clip[-1, 0] // n  # the frame index of the clip's last frame
         assert np.flatnonzero(mark).tolist() == sorted({last % n, (last - 1) % n})
+
+
+def test_hud_tokens_are_the_rows_that_hold_the_hud():
+    marked = hud_tokens((14, 10)).reshape(14, 10)
+    rows_with_hud = [r for r in range(14) if marked[r].all()]
+    assert rows_with_hud == [r for r in range(14) if r * 8 < HUD_ROWS] == [0, 1]
+    assert marked.sum() == 2 * 10

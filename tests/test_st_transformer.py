@@ -55,17 +55,19 @@ def test_change_weight_counts_the_tokens_that_change_more():
     assert not torch.isclose(expected, per_token[masked].mean())  # the weighting matters on this clip
 
 
-def test_skier_weight_multiplies_the_weight_of_the_skiers_tokens():
+def test_region_weights_multiply_the_weight_of_their_tokens():
     import torch.nn.functional as F
 
-    cfg = replace(GROUPED, change_weight=2.0, skier_weight=7.0)
+    cfg = replace(GROUPED, change_weight=2.0, skier_weight=7.0, hud_weight=3.0)
     torch.manual_seed(0)
     model = STTransformer(cfg)
     tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
     tokens[:, -1, :3] = tokens[:, -2, :3]
     skier = torch.zeros(8, 6, dtype=torch.bool)
     skier[:, 2:4] = True  # one repeated and one changed token show the skier
-    loss, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1), skier=skier)
+    hud = torch.zeros(8, 6, dtype=torch.bool)
+    hud[:, :2] = True  # the HUD's overlaps neither the skier's nor the changed tokens
+    loss, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1), {"skier": skier, "hud": hud})
     plain, plain_stats = model.loss(tokens, actions, torch.Generator().manual_seed(1))
 
     masked = model.mask_last_frame(8, torch.Generator().manual_seed(1))
@@ -74,12 +76,14 @@ def test_skier_weight_multiplies_the_weight_of_the_skiers_tokens():
     logits = model(inp, actions)[:, -1].reshape(8, 6, cfg.groups, cfg.codes_per_group)
     per_token = F.cross_entropy(logits.permute(0, 3, 1, 2), group_codes(tokens[:, -1], cfg),
                                 reduction="none").mean(-1)
-    weight = torch.where(tokens[:, -1] != tokens[:, -2], 2.0, 1.0) * torch.where(skier, 7.0, 1.0)
+    weight = (torch.where(tokens[:, -1] != tokens[:, -2], 2.0, 1.0) * torch.where(skier, 7.0, 1.0)
+              * torch.where(hud, 3.0, 1.0))
     expected = (per_token * weight)[masked].sum() / weight[masked].sum()
     torch.testing.assert_close(loss, expected)
     assert not torch.isclose(loss, plain)
     right = (logits.argmax(-1) == group_codes(tokens[:, -1], cfg)).all(-1)
-    torch.testing.assert_close(stats["skier_token_accuracy"], right[masked & skier].float().mean())
+    for name, region in (("skier", skier), ("hud", hud)):
+        torch.testing.assert_close(stats[f"{name}_token_accuracy"], right[masked & region].float().mean())
     assert set(plain_stats) == {"masked_token_accuracy"}
     assert stats["masked_token_accuracy"] == plain_stats["masked_token_accuracy"]
 

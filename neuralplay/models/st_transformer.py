@@ -41,6 +41,7 @@ class STConfig:
     d_ff: int = 512
     change_weight: float = 1.0  # loss weight of tokens that differ from the frame before (the dynamics)
     skier_weight: float = 1.0  # loss weight (times the above) of tokens that show the skier, now or in the frame before
+    hud_weight: float = 1.0  # loss weight (times the above) of the tokens of the HUD's rows (gates left, the timer)
 
     @property
     def mask_id(self) -> int:
@@ -179,10 +180,12 @@ class STTransformer(nn.Module):
         return torch.rand(batch, n, generator=generator) < share
 
     def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None,
-             skier: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             regions: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MaskGIT objective on the last frame: mask a cosine-scheduled share, predict it.
-        skier (B, N): the last frame's tokens that show the skier there or in the frame before.
-        Returns the loss and the accuracies of the masked tokens (all; the skier's, with skier)."""
+        regions: name -> (B, N) bool, tokens of the last frame whose loss counts
+        cfg.<name>_weight times ("skier": where the skier is or was, "hud": the HUD's rows).
+        Returns the loss and the accuracies of the masked tokens: all, and each region's."""
+        regions = regions or {}
         masked = self.mask_last_frame(tokens.shape[0], generator)
         inp = tokens.clone()
         inp[:, -1][masked] = self.cfg.mask_id
@@ -192,16 +195,16 @@ class STTransformer(nn.Module):
         per_token = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
         changed = (tokens[:, -1] != tokens[:, -2])[masked]
         # Most tokens repeat the frame before; what moves (the slope, the skier, the timer) is
-        # what the model is for, and changing tokens may count more. The skier is a few tokens
-        # of 140, and where it is drawn is what a player watches.
+        # what the model is for, and changing tokens may count more. The skier and the timer
+        # are a few tokens of 140, and what a player reads.
         weight = torch.where(changed, self.cfg.change_weight, 1.0)
-        if skier is not None:
-            weight = weight * torch.where(skier[masked], self.cfg.skier_weight, 1.0)
+        for name, region in regions.items():
+            weight = weight * torch.where(region[masked], getattr(self.cfg, f"{name}_weight"), 1.0)
         loss = (per_token.reshape(-1, self.cfg.groups).mean(-1) * weight).sum() / weight.sum()
         right = (logits.argmax(-1) == target).all(-1).float()
         stats = {"masked_token_accuracy": right.mean()}
-        if skier is not None:
-            stats["skier_token_accuracy"] = right[skier[masked]].mean()
+        for name, region in regions.items():
+            stats[f"{name}_token_accuracy"] = right[region[masked]].mean()
         return loss, stats
 
     # --- inference with the cache of past frames ---

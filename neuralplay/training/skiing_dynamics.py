@@ -20,7 +20,7 @@ from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_tokenizer import GraphOf
-from neuralplay.training.skiing_data import episode_paths, load_episode
+from neuralplay.training.skiing_data import HUD_ROWS, episode_paths, load_episode
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
 
@@ -42,6 +42,7 @@ class DynamicsTrainConfig:
     init_from: str | None = None  # a dynamics run folder whose weights a new run starts from
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
+    hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
     model: STConfig = field(default_factory=STConfig)
 
 
@@ -53,6 +54,13 @@ def skier_tokens(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     padded = np.zeros((len(frames), rows * patch, cols * patch), bool)
     padded[:, :frames.shape[1]] = frames == SKIER
     return padded.reshape(len(frames), rows, patch, cols, patch).any(axis=(2, 4)).reshape(len(frames), -1)
+
+
+def hud_tokens(grid: tuple[int, int], frame_cols: int = 80) -> np.ndarray:
+    """(rows * cols,) bool: the grid cells that hold a row of the HUD (HUD_ROWS)."""
+    rows, cols = grid
+    patch = frame_cols // cols
+    return np.repeat(np.arange(rows) * patch < HUD_ROWS, cols)
 
 
 def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
@@ -144,7 +152,7 @@ def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     """A resumed run keeps its model; a warm start takes its source's, with this run's context
     (time enters only as rotary positions, so the weights serve any context); a new run
     takes cfg.model. Codebook and groups always come from the tokenizer, the loss weights of
-    changing tokens and of the skier's from cfg where given."""
+    changing tokens, the skier's and the HUD's from cfg where given."""
     run_dir = Path(cfg.run_dir)
     if resume and (run_dir / run_state.CONFIG).exists():
         model = saved_model_config(run_dir)
@@ -152,7 +160,7 @@ def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
         model = replace(saved_model_config(Path(cfg.init_from)), context=cfg.model.context)
     else:
         model = cfg.model
-    for weight in ("change_weight", "skier_weight"):  # loss weights, not the architecture: they may change on resume
+    for weight in ("change_weight", "skier_weight", "hud_weight"):  # loss weights, not the architecture: they may change on resume
         if getattr(cfg, weight) is not None:
             model = replace(model, **{weight: getattr(cfg, weight)})
     model.codebook_size, model.groups = tokenizer.codebook_size, tokenizer.groups
@@ -183,6 +191,11 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
     metrics: dict = {}
+    hud = torch.from_numpy(hud_tokens(cfg.model.grid))
+
+    def regions(skier: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"skier": skier, "hud": hud.expand_as(skier)}
+
     heldout = sample_clips(heldout_eps, 256, cfg.model.context, cfg.model.n_actions, np.random.default_rng(1))
     bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-dynamics", disable=not show_progress)
     pace = Pace(cfg, run_dir, parts, bar)
@@ -190,7 +203,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     def evaluate(step: int) -> dict:
         model.eval()
         with torch.no_grad():
-            h_loss, h_stats = model.loss(*heldout[:2], torch.Generator().manual_seed(0), skier=heldout[2])
+            h_loss, h_stats = model.loss(*heldout[:2], torch.Generator().manual_seed(0), regions(heldout[2]))
         episode = max(heldout_eps, key=lambda e: len(e["tokens"]))
         writer.add_image("rollout (tokenized ALE above, neural below)",
                          rollout_strip(model, tokenizer, episode, start=len(episode["tokens"]) // 2), step,
@@ -206,7 +219,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         tokens, actions, skier = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        loss, stats = model.loss(tokens, actions, gen, skier=skier)
+        loss, stats = model.loss(tokens, actions, gen, regions(skier))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
