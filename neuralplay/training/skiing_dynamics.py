@@ -16,6 +16,7 @@ import torch
 
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
+from neuralplay.models.vqvae import PADDED
 from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
@@ -56,10 +57,10 @@ def skier_tokens(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return padded.reshape(len(frames), rows, patch, cols, patch).any(axis=(2, 4)).reshape(len(frames), -1)
 
 
-def hud_tokens(grid: tuple[int, int], frame_cols: int = 80) -> np.ndarray:
+def hud_tokens(grid: tuple[int, int]) -> np.ndarray:
     """(rows * cols,) bool: the grid cells that hold a row of the HUD (HUD_ROWS)."""
     rows, cols = grid
-    patch = frame_cols // cols
+    patch = PADDED[0] // rows
     return np.repeat(np.arange(rows) * patch < HUD_ROWS, cols)
 
 
