@@ -189,8 +189,6 @@ def schedule_options(args) -> dict:
 
 def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
-    if args.skier_weight is not None and args.skier_weight <= 0:
-        raise UserError(f"--skier-weight {args.skier_weight}: a loss weight is a positive number")
     if args.game == "skiing-tokenizer":
         from neuralplay.models.vqvae import VQVAEConfig
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
@@ -208,13 +206,13 @@ def train_skiing(args) -> int:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         if args.context is not None and args.context < 2:
             raise UserError(f"--context {args.context}: the model needs a past frame and the one it predicts (2 or more)")
-        for option, weight in (("--change-weight", args.change_weight), ("--hud-weight", args.hud_weight)):
-            if weight is not None and weight <= 0:
-                raise UserError(f"{option} {weight}: a loss weight is a positive number")
         model = STConfig(**({} if args.context is None else {"context": args.context}))
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
                  "change_weight": args.change_weight, "skier_weight": args.skier_weight,
                  "hud_weight": args.hud_weight}
+    for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
+        if extra.get(key) is not None and extra[key] <= 0:
+            raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
     data = Path(args.data) if args.data else default_data("skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,

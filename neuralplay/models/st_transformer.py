@@ -198,13 +198,12 @@ class STTransformer(nn.Module):
         # what the model is for, and changing tokens may count more. The skier and the timer
         # are a few tokens of 140, and what a player reads.
         weight = torch.where(changed, self.cfg.change_weight, 1.0)
-        for name, region in regions.items():
-            weight = weight * torch.where(region[masked], getattr(self.cfg, f"{name}_weight"), 1.0)
-        loss = (per_token.reshape(-1, self.cfg.groups).mean(-1) * weight).sum() / weight.sum()
         right = (logits.argmax(-1) == target).all(-1).float()
         stats = {"masked_token_accuracy": right.mean()}
         for name, region in regions.items():
+            weight = weight * torch.where(region[masked], getattr(self.cfg, f"{name}_weight"), 1.0)
             stats[f"{name}_token_accuracy"] = right[region[masked]].mean()
+        loss = (per_token.reshape(-1, self.cfg.groups).mean(-1) * weight).sum() / weight.sum()
         return loss, stats
 
     # --- inference with the cache of past frames ---

@@ -51,8 +51,8 @@ def skier_tokens(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """(T, H, W) palette frames -> (T, rows * cols) bool: the grid cells (the tokenizer's 8x8
     patches, the frame padded with snow below) that hold a pixel of the skier's colour."""
     rows, cols = grid
-    patch = frames.shape[2] // cols
-    padded = np.zeros((len(frames), rows * patch, cols * patch), bool)
+    patch = PADDED[0] // rows
+    padded = np.zeros((len(frames), *PADDED), bool)
     padded[:, :frames.shape[1]] = frames == SKIER
     return padded.reshape(len(frames), rows, patch, cols, patch).any(axis=(2, 4)).reshape(len(frames), -1)
 
