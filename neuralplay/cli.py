@@ -209,7 +209,7 @@ def train_skiing(args) -> int:
         model = STConfig(**({} if args.context is None else {"context": args.context}))
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
                  "change_weight": args.change_weight, "skier_weight": args.skier_weight,
-                 "hud_weight": args.hud_weight}
+                 "hud_weight": args.hud_weight, "every_frame": args.every_frame}
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
@@ -445,7 +445,12 @@ def build_parser() -> Parser:
     train.add_argument("--init-from", metavar="RUN|CHECKPOINT",
                        help="Tetris: start a new run from a run folder's models or an exported checkpoint's "
                             "generator (e.g. the shipped `tetris`); skiing-dynamics: from a dynamics run "
-                            "folder's model; the model size comes from it")
+                            "folder's model or an exported one's folder (e.g. `checkpoints`, the shipped one); "
+                            "the model size comes from it")
+    train.add_argument("--every-frame", action="store_true",
+                       help="skiing-dynamics: mask and predict every frame of each clip from the clean frames "
+                            "before it (a second, masked stream through the model), not only the last: "
+                            "context - 1 predictions a clip for about twice the compute a step")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
                             "with --init-from it may differ from the source's; a resumed run keeps its own")

@@ -29,9 +29,10 @@ def test_a_clip_marks_the_skier_where_it_is_and_where_it_was():
     episode = {"tokens": np.arange(steps * n).reshape(steps, n), "actions": np.arange(steps - 1) % 3,
                "skier": skier}
     tokens, actions, marked = sample_clips([episode], 20, 3, 3, np.random.default_rng(0))
-    for clip, mark in zip(tokens.numpy(), marked.numpy()):
-        last = clip[-1, 0] // n  # the frame index of the clip's last frame
-        assert np.flatnonzero(mark).tolist() == sorted({last % n, (last - 1) % n})
+    assert marked.shape == (20, 3, n)
+    for clip, marks in zip(tokens.numpy(), marked.numpy()):
+        for frame, mark in zip(clip[:, 0] // n, marks):  # each frame's index in the episode
+            assert np.flatnonzero(mark).tolist() == sorted({frame % n, max(frame - 1, 0) % n})
 
 
 def test_hud_tokens_are_the_rows_that_hold_the_hud():

@@ -15,17 +15,17 @@ TINY = STConfig(codebook_size=16, grid=(3, 2), context=4, d_model=16, n_layers=2
 GROUPED = replace(TINY, groups=2)  # 16 token values: two codebooks of 4
 
 
+@pytest.mark.parametrize("every_frame", [False, True], ids=["last frame", "every frame"])
 @pytest.mark.parametrize("cfg", [TINY, GROUPED], ids=["one codebook", "two codebooks"])
-def test_loss_trains_down_on_a_learnable_clip(cfg):
+def test_loss_trains_down_on_a_learnable_clip(cfg, every_frame):
     torch.manual_seed(0)
     model = STTransformer(cfg)
-    tokens = torch.randint(0, 16, (8, 4, 6))
-    tokens[:, -1] = tokens[:, -2]  # the next frame repeats the last: learnable
+    tokens = torch.randint(0, 16, (8, 1, 6)).repeat(1, 4, 1)  # each frame repeats the one before: learnable
     actions = torch.randint(0, 3, (8, 4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
     for _ in range(60):
-        loss, _ = model.loss(tokens, actions, torch.Generator().manual_seed(1))
+        loss, _ = model.loss(tokens, actions, torch.Generator().manual_seed(1), every_frame=every_frame)
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
@@ -43,7 +43,7 @@ def test_change_weight_counts_the_tokens_that_change_more():
     tokens[:, -1, :3] = tokens[:, -2, :3]  # half of the last frame repeats the frame before
     loss, _ = model.loss(tokens, actions, torch.Generator().manual_seed(1))
 
-    masked = model.mask_last_frame(8, torch.Generator().manual_seed(1))  # the same draw as the loss's
+    masked = model.mask_frames(8, torch.Generator().manual_seed(1))  # the same draw as the loss's
     inp = tokens.clone()
     inp[:, -1][masked] = cfg.mask_id
     logits = model(inp, actions)[:, -1].reshape(8, 6, cfg.groups, cfg.codes_per_group)
@@ -63,14 +63,15 @@ def test_region_weights_multiply_the_weight_of_their_tokens():
     model = STTransformer(cfg)
     tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
     tokens[:, -1, :3] = tokens[:, -2, :3]
-    skier = torch.zeros(8, 6, dtype=torch.bool)
-    skier[:, 2:4] = True  # one repeated and one changed token show the skier
-    hud = torch.zeros(8, 6, dtype=torch.bool)
-    hud[:, :2] = True  # the HUD's overlaps neither the skier's nor the changed tokens
+    skier = torch.zeros(8, 4, 6, dtype=torch.bool)  # regions mark tokens of every frame of the clip
+    skier[:, -1, 2:4] = True  # one repeated and one changed token show the skier
+    hud = torch.zeros(8, 4, 6, dtype=torch.bool)
+    hud[:, :, :2] = True  # the HUD's overlaps neither the skier's nor the changed tokens
     loss, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1), {"skier": skier, "hud": hud})
+    skier, hud = skier[:, -1], hud[:, -1]  # the last frame's, the one predicted
     plain, plain_stats = model.loss(tokens, actions, torch.Generator().manual_seed(1))
 
-    masked = model.mask_last_frame(8, torch.Generator().manual_seed(1))
+    masked = model.mask_frames(8, torch.Generator().manual_seed(1))
     inp = tokens.clone()
     inp[:, -1][masked] = cfg.mask_id
     logits = model(inp, actions)[:, -1].reshape(8, 6, cfg.groups, cfg.codes_per_group)
@@ -86,6 +87,43 @@ def test_region_weights_multiply_the_weight_of_their_tokens():
         torch.testing.assert_close(stats[f"{name}_token_accuracy"], right[masked & region].float().mean())
     assert set(plain_stats) == {"masked_token_accuracy"}
     assert stats["masked_token_accuracy"] == plain_stats["masked_token_accuracy"]
+
+
+def test_every_frame_is_predicted_as_the_cached_step_predicts_it():
+    torch.manual_seed(0)
+    model = STTransformer(GROUPED).eval()
+    tokens, actions = torch.randint(0, 16, (2, 4, 6)), torch.randint(0, 4, (2, 4))
+    masked = tokens.masked_fill(torch.rand(2, 4, 6) < 0.5, GROUPED.mask_id)
+    with torch.no_grad():
+        every = model.predict_every_frame(tokens, masked, actions)
+        for t in (1, 2, 3):  # frame t from the clean frames before it and its own unmasked tokens
+            cache = model.prefill(tokens[:, :t], actions[:, :t])
+            torch.testing.assert_close(every[:, t], model.step(masked[:, t], actions[:, t], cache)[0],
+                                       atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(every[:, 3], model(masked, actions)[:, 3], atol=1e-3)  # not a masked past
+
+
+def test_the_every_frame_loss_covers_every_frame_after_the_first():
+    import torch.nn.functional as F
+
+    cfg = replace(GROUPED, change_weight=3.0)
+    torch.manual_seed(0)
+    model = STTransformer(cfg)
+    tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
+    tokens[:, 2, :3] = tokens[:, 1, :3]  # some tokens repeat the frame before
+    loss, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1), every_frame=True)
+
+    masked = torch.zeros(8, 4, 6, dtype=torch.bool)
+    masked[:, 1:] = model.mask_frames(8 * 3, torch.Generator().manual_seed(1)).reshape(8, 3, 6)
+    logits = model.predict_every_frame(tokens, tokens.masked_fill(masked, cfg.mask_id), actions)
+    logits = logits.reshape(8, 4, 6, cfg.groups, cfg.codes_per_group)
+    per_token = F.cross_entropy(logits.permute(0, 4, 1, 2, 3), group_codes(tokens, cfg), reduction="none").mean(-1)
+    weight = torch.ones(8, 4, 6)
+    weight[:, 1:] = torch.where(tokens[:, 1:] != tokens[:, :-1], 3.0, 1.0)
+    torch.testing.assert_close(loss, (per_token * weight)[masked].sum() / weight[masked].sum())
+    assert masked[:, 1:-1].any() and not masked[:, 0].any()  # earlier frames are predicted, the first is not
+    right = (logits.argmax(-1) == group_codes(tokens, cfg)).all(-1)
+    torch.testing.assert_close(stats["masked_token_accuracy"], right[masked].float().mean())
 
 
 @pytest.mark.parametrize("cfg", [TINY, GROUPED], ids=["one codebook", "two codebooks"])

@@ -5,7 +5,9 @@ A clip is T frames of H x W tokens and the T-1 actions between them. Each block 
 attention (all tokens of one frame), causal temporal attention (one grid position across
 the frames up to now) and a feed-forward. The action that led to a frame is added to all of
 its tokens. Training masks a share gamma(r) = cos(pi r / 2), r ~ U(0, 1), of the last
-frame's tokens and predicts them from the clean frames before it and the unmasked rest.
+frame's tokens and predicts them from the clean frames before it and the unmasked rest; or
+of every frame's, each predicted from the clean frames before it, through a second, masked
+stream beside the clean one (`STBlock.two_stream`), so a clip gives T - 1 predictions.
 
 Because temporal attention is causal and the past frames are clean, what a past frame
 contributes to every layer (its temporal keys and values) never changes once the frame is
@@ -93,13 +95,14 @@ class Attention(nn.Module):
         return self.split(k), self.split(v)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                t: torch.Tensor | None = None) -> torch.Tensor:
+                t: torch.Tensor | None = None, allowed: torch.Tensor | None = None) -> torch.Tensor:
         """Attention of x over (k, v); with times t, rotary positions: queries at the last
-        len(x) times of t, keys at all of t."""
+        len(x) times of t, keys at all of t; `allowed` (queries, keys) bool: which keys a
+        query may see."""
         q = self.split(self.q(x))
         if t is not None:
             q, k = rotary(q, t[-q.shape[2]:]), rotary(k, t)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=causal)
         b, h, n, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, n, h * dh))
 
@@ -129,6 +132,27 @@ class STBlock(nn.Module):
         y = self.temporal(h, k, v, causal=True, t=times)
         x = x + y.reshape(b, n, t, d).transpose(1, 2)
         return x + self.ff(self.norm_f(x)), (k, v)
+
+    def two_stream(self, clean: torch.Tensor, masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clip's clean frames and the same frames partly masked, both (B, T, N, d). A
+        clean frame attends in time to the clean frames up to it (as `forward`); a masked
+        frame to the clean frames before it and to itself, which is what `step` does with a
+        cache, so one pass predicts every frame of the clip."""
+        b, t, n, d = clean.shape
+        both = self.spatial_ff(torch.cat([clean, masked]).reshape(2 * b * t, n, d)).reshape(2 * b, t, n, d)
+        h = self.norm_t(both).transpose(1, 2).reshape(2 * b * n, t, d)
+        k, v = self.temporal.keys_values(h)
+        h_clean, h_masked = h.chunk(2)
+        (k_clean, k_masked), (v_clean, v_masked) = k.chunk(2), v.chunk(2)
+        times = torch.arange(t)
+        y_clean = self.temporal(h_clean, k_clean, v_clean, causal=True, t=times)
+        earlier = times[None, :] < times[:, None]
+        allowed = torch.cat([earlier, torch.eye(t, dtype=torch.bool)], dim=1)  # (T, 2T): clean before, self
+        y_masked = self.temporal(h_masked, torch.cat([k_clean, k_masked], 2), torch.cat([v_clean, v_masked], 2),
+                                 t=torch.cat([times, times]), allowed=allowed)
+        x = both + torch.cat([y_clean, y_masked]).reshape(2 * b, n, t, d).transpose(1, 2)
+        x = x + self.ff(self.norm_f(x))
+        return x[:b], x[b:]
 
     def step(self, x: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):
         """One frame x (B, N, d) after cached past temporal keys/values (B*N, heads, P, dh).
@@ -172,32 +196,49 @@ class STTransformer(nn.Module):
             x, _ = block(x)
         return self.head(self.norm(x))
 
-    def mask_last_frame(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Which of the last frame's tokens to mask (batch, N): a share gamma(r), r ~ U(0, 1)."""
+    def predict_every_frame(self, tokens: torch.Tensor, masked_tokens: torch.Tensor,
+                            actions: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, N, G * K) of every frame of a clip from its partly masked tokens
+        (B, T, N) and the clean frames before it (`STBlock.two_stream`)."""
+        clean, masked = self.embed(tokens, actions), self.embed(masked_tokens, actions)
+        for block in self.blocks:
+            clean, masked = block.two_stream(clean, masked)
+        return self.head(self.norm(masked))
+
+    def mask_frames(self, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Which tokens of `frames` frames to mask (frames, N): a share gamma(r), r ~ U(0, 1),
+        drawn for each frame."""
         n = self.cfg.tokens
-        r = torch.rand(batch, 1, generator=generator)
+        r = torch.rand(frames, 1, generator=generator)
         share = torch.cos(math.pi / 2 * r).clamp(min=1 / n)
-        return torch.rand(batch, n, generator=generator) < share
+        return torch.rand(frames, n, generator=generator) < share
 
     def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None,
-             regions: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """MaskGIT objective on the last frame: mask a cosine-scheduled share, predict it.
-        regions: name -> (B, N) bool, tokens of the last frame whose loss counts
-        cfg.<name>_weight times ("skier": where the skier is or was, "hud": the HUD's rows).
+             regions: dict[str, torch.Tensor] | None = None,
+             every_frame: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """MaskGIT objective: mask a cosine-scheduled share of the last frame's tokens and
+        predict them from the rest and the clean frames before; with every_frame, the same
+        for each frame after the first (`predict_every_frame`), T - 1 predictions a clip.
+        regions: name -> (B, T, N) bool, tokens whose loss counts cfg.<name>_weight times
+        ("skier": where the skier is or was, "hud": the HUD's rows).
         Returns the loss and the accuracies of the masked tokens: all, and each region's."""
         regions = regions or {}
-        masked = self.mask_last_frame(tokens.shape[0], generator)
-        inp = tokens.clone()
-        inp[:, -1][masked] = self.cfg.mask_id
+        b, t, n = tokens.shape
+        first = 1 if every_frame else t - 1
+        masked = torch.zeros_like(tokens, dtype=torch.bool)
+        masked[:, first:] = self.mask_frames(b * (t - first), generator).reshape(b, t - first, n)
+        inp = tokens.masked_fill(masked, self.cfg.mask_id)
+        logits = self.predict_every_frame(tokens, inp, actions) if every_frame else self(inp, actions)
         k = self.cfg.codes_per_group
-        logits = self(inp, actions)[:, -1][masked].reshape(-1, self.cfg.groups, k)
-        target = group_codes(tokens[:, -1][masked], self.cfg)
+        logits = logits[masked].reshape(-1, self.cfg.groups, k)
+        target = group_codes(tokens[masked], self.cfg)
         per_token = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
-        changed = (tokens[:, -1] != tokens[:, -2])[masked]
+        changed = torch.zeros_like(masked)
+        changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
         # Most tokens repeat the frame before; what moves (the slope, the skier, the timer) is
         # what the model is for, and changing tokens may count more. The skier and the timer
         # are a few tokens of 140, and what a player reads.
-        weight = torch.where(changed, self.cfg.change_weight, 1.0)
+        weight = torch.where(changed[masked], self.cfg.change_weight, 1.0)
         right = (logits.argmax(-1) == target).all(-1).float()
         stats = {"masked_token_accuracy": right.mean()}
         for name, region in regions.items():

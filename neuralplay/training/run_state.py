@@ -41,3 +41,8 @@ def config(run_dir: Path, how_to_train: str) -> dict:
     if not path.exists():
         raise UserError(f"no training run at {run_dir} ({CONFIG} missing): {how_to_train}")
     return json.loads(path.read_text())
+
+
+def is_run(path: Path) -> bool:
+    """Whether a path is a run folder (not, say, an exported checkpoint)."""
+    return path.is_dir() and (path / CONFIG).exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import PADDED
@@ -40,7 +41,8 @@ class DynamicsTrainConfig:
     max_minutes: float | None = None
     threads: int = 2
     seed: int = 0
-    init_from: str | None = None  # a dynamics run folder whose weights a new run starts from
+    init_from: str | None = None  # a dynamics run folder or exported checkpoint folder a new run starts from
+    every_frame: bool = False  # predict every frame of a clip (context - 1 predictions), not only the last
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
@@ -91,7 +93,7 @@ def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
 def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """n clips: tokens (n, context, N), the action that led to each frame (n, context), and
-    the last frame's tokens that show the skier there or in the frame before (n, N)."""
+    each frame's tokens that show the skier there or in the frame before (n, context, N)."""
     tokens, actions, skier = [], [], []
     usable = [e for e in episodes if len(e["tokens"]) >= context]
     for _ in range(n):
@@ -101,7 +103,11 @@ def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
         tokens.append(ep["tokens"][start:end])
         led = [ep["actions"][t - 1] if t >= 1 else n_actions for t in range(start, end)]
         actions.append(led)
-        skier.append(ep["skier"][end - 2:end].any(axis=0))
+        shown = ep["skier"][start:end].copy()  # where the skier is, or where it was a frame before
+        shown[1:] |= ep["skier"][start:end - 1]
+        if start:
+            shown[0] |= ep["skier"][start - 1]
+        skier.append(shown)
     return (torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long),
             torch.from_numpy(np.stack(skier)))
 
@@ -149,6 +155,64 @@ def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
     return model.eval(), run_state.config(run_dir, HOW_TO_TRAIN)
 
 
+def model_from_checkpoint(folder: Path) -> STTransformer:
+    """The torch model inside an exported checkpoint folder (the inverse of `export_graphs`):
+    a shipped model can be fine-tuned without its run folder. Embeddings and norms keep their
+    parameter names in the step graph; each linear layer's weight is stored transposed under
+    another name, read off the MatMul whose output its bias is added to. A parity check on
+    random tokens proves the weights went back where they came from."""
+    import onnx
+    from onnx import numpy_helper
+
+    from neuralplay.runtime.checkpoint import onnx_session
+    from neuralplay.runtime.skiing import load_dynamics
+
+    step = load_dynamics(folder)[1]
+    fix = "start from a dynamics run folder instead (--init-from RUN)"
+    model = STTransformer(checkpoint_model_config(step.meta))
+    graph = onnx.load(str(step.onnx_path)).graph
+    stored = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    weights = {name.removeprefix("model."): array for name, array in stored.items()}
+    made_by = {out: node for node in graph.node for out in node.output}
+    for node in graph.node:
+        bias = next((name for name in node.input if name.endswith(".bias") and name in stored), None)
+        source = next((made_by.get(name) for name in node.input if made_by.get(name) is not None), None)
+        if node.op_type == "Add" and bias and source is not None and source.op_type == "MatMul":
+            weights[bias.removeprefix("model.").removesuffix("bias") + "weight"] = stored[source.input[1]].T
+    state = model.state_dict()
+    missing = [name for name in state if name not in weights or weights[name].shape != tuple(state[name].shape)]
+    if missing:
+        raise UserError(f"{step.onnx_path} does not hold the weights of its stored config ({missing[0]}): {fix}")
+    model.load_state_dict({name: torch.from_numpy(weights[name].copy()) for name in state})
+    model.eval()
+    cfg = model.cfg
+    rng = np.random.default_rng(0)
+    tokens = torch.from_numpy(rng.integers(0, cfg.codebook_size, (1, cfg.context, cfg.tokens)))
+    actions = torch.from_numpy(rng.integers(0, cfg.n_actions, (1, cfg.context)))
+    with torch.no_grad():
+        cache = model.prefill(tokens[:, :-1], actions[:, :-1])
+        expected = model.step(tokens[:, -1], actions[:, -1], cache)[0].numpy()
+    got = onnx_session(step.onnx_path, 1).run(["logits"], {"tokens": tokens[:, -1].numpy(),
+                                                           "action": actions[:, -1].numpy(), "cache": cache.numpy()})[0]
+    if np.abs(got - expected).max() > 1e-3:
+        raise UserError(f"weights read back from {step.onnx_path} disagree with its graph: {fix}")
+    return model
+
+
+def checkpoint_model_config(meta: dict) -> STConfig:
+    model_cfg = {key: value for key, value in meta["model"].items() if key != "mask_id"}
+    return STConfig(**dict(model_cfg, grid=tuple(model_cfg["grid"])))
+
+
+def source_model_config(source: Path) -> STConfig:
+    """The model config of what --init-from names: a dynamics run folder or a checkpoint folder."""
+    if run_state.is_run(source):
+        return saved_model_config(source)
+    from neuralplay.runtime.skiing import load_dynamics
+
+    return checkpoint_model_config(load_dynamics(source)[1].meta)
+
+
 def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     """A resumed run keeps its model; a warm start takes its source's, with this run's context
     (time enters only as rotary positions, so the weights serve any context); a new run
@@ -158,7 +222,7 @@ def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     if resume and (run_dir / run_state.CONFIG).exists():
         model = saved_model_config(run_dir)
     elif cfg.init_from:
-        model = replace(saved_model_config(Path(cfg.init_from)), context=cfg.model.context)
+        model = replace(source_model_config(Path(cfg.init_from)), context=cfg.model.context)
     else:
         model = cfg.model
     for weight in ("change_weight", "skier_weight", "hud_weight"):  # loss weights, not the architecture: they may change on resume
@@ -186,7 +250,11 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
     model = STTransformer(cfg.model)
     if cfg.init_from and not resume:
-        run_state.load(Path(cfg.init_from), {"model": model}, HOW_TO_TRAIN)
+        source = Path(cfg.init_from)
+        if run_state.is_run(source):
+            run_state.load(source, {"model": model}, HOW_TO_TRAIN)
+        else:
+            model.load_state_dict(model_from_checkpoint(source).state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
@@ -220,7 +288,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         tokens, actions, skier = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        loss, stats = model.loss(tokens, actions, gen, regions(skier))
+        loss, stats = model.loss(tokens, actions, gen, regions(skier), every_frame=cfg.every_frame)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

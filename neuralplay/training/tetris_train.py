@@ -152,7 +152,7 @@ def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
     if not same or source_cfg.get("columns", 0) > gen.cfg.columns:
         raise UserError(f"{source} holds a model of another size ({source_cfg}): "
                         "start with its size (the CLI takes it from --init-from) or without --init-from")
-    if is_run(source):
+    if run_state.is_run(source):
         source_gen = Generator(TetrisGANConfig(**source_cfg))
         part = generator_part(run_state.config(source, HOW_TO_TRAIN))
         run_state.load(source, {part: source_gen, "discriminator": disc}, HOW_TO_TRAIN)
@@ -170,13 +170,10 @@ def fresh_parameters(gen: Generator, source: Path) -> set[str]:
     return {name for name, _ in gen.named_parameters() if name not in kept}
 
 
-def is_run(path: Path) -> bool:
-    return path.is_dir() and (path / run_state.CONFIG).exists()
-
 
 def source_model_config(source: Path) -> dict:
     """The model config of a run folder or an exported checkpoint (what --init-from names)."""
-    if is_run(source):
+    if run_state.is_run(source):
         return run_state.config(source, HOW_TO_TRAIN)["model"]
     from neuralplay.runtime.checkpoint import load_checkpoint
     from neuralplay.runtime.tetris import DEFAULT_CHECKPOINT, GAME, MODEL_KIND
