@@ -209,7 +209,7 @@ def train_skiing(args) -> int:
         model = STConfig(**({} if args.context is None else {"context": args.context}))
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
                  "change_weight": args.change_weight, "skier_weight": args.skier_weight,
-                 "hud_weight": args.hud_weight, "every_frame": args.every_frame}
+                 "hud_weight": args.hud_weight, "every_frame": args.every_frame, "layers": args.layers}
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
@@ -223,6 +223,8 @@ def train_skiing(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if args.layers is not None and args.layers < 1:
+        raise UserError(f"--layers {args.layers}: a model has 1 layer or more")
     if args.game.startswith("skiing-"):
         return train_skiing(args)
     from neuralplay.models.tetris_gan import TetrisGANConfig
@@ -230,8 +232,8 @@ def cmd_train(args) -> int:
 
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
-    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers, d_ff=2 * args.d_model, columns=args.columns,
-                            piece_from_noise=args.piece_from_noise)
+    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers or 5, d_ff=2 * args.d_model,
+                            columns=args.columns, piece_from_noise=args.piece_from_noise)
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])
     elif args.init_from:  # a warm start takes the size of what it starts from
@@ -438,7 +440,9 @@ def build_parser() -> Parser:
                        help="skiing-dynamics: loss weight of the tokens of the HUD's rows (gates left, the timer), "
                             "times --change-weight (default 1; --resume and --init-from as above)")
     train.add_argument("--d-model", type=int, default=128)
-    train.add_argument("--layers", type=int, default=5)
+    train.add_argument("--layers", type=int,
+                       help="model layers (Tetris default 5, skiing-dynamics 4); skiing-dynamics with --init-from: "
+                            "more than the source's adds layers after its own, which start as identity")
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")
     train.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
     train.add_argument("--resume", action="store_true", help="continue the run in --run")

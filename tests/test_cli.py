@@ -133,6 +133,7 @@ def test_the_cli_names_the_skiing_steerings():
     (("train", "skiing-dynamics", "--change-weight", "0"), ("--change-weight 0", "positive")),
     (("train", "skiing-dynamics", "--skier-weight", "-1"), ("--skier-weight -1", "positive")),
     (("train", "skiing-dynamics", "--hud-weight", "0"), ("--hud-weight 0", "positive")),
+    (("train", "skiing-dynamics", "--layers", "0"), ("--layers 0", "1 layer or more")),
     (("train", "skiing-dynamics", "--init-from", "no-such-run"), ("no-such-run", "train skiing-dynamics")),
     (("train", "skiing-tokenizer", "--init-from", "no-such-run"), ("--init-from", "--resume")),
     (("train", "tetris", "--columns", "9"), ("--columns 9", "--layers")),

@@ -1,5 +1,6 @@
 """A Skiing dynamics run warm-started from an exported checkpoint folder (the shipped model
-can be fine-tuned without its run folder), and the every-frame objective from the CLI."""
+can be fine-tuned without its run folder) or grown deeper, and the every-frame objective
+from the CLI."""
 import json
 import shutil
 
@@ -9,7 +10,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("ale_py")
 
 from neuralplay.errors import UserError  # noqa: E402
-from neuralplay.training.skiing_dynamics import load_model, model_from_checkpoint  # noqa: E402
+from neuralplay.models.st_transformer import STTransformer  # noqa: E402
+from neuralplay.training.skiing_dynamics import load_model, model_from_checkpoint, warm_start  # noqa: E402
 from tests.test_cli import neuralplay, one_line_error  # noqa: E402
 
 
@@ -48,3 +50,21 @@ def test_init_from_a_folder_without_a_model_is_one_line(tiny_skiing, tmp_path):
     one_line_error(neuralplay("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(tmp_path / "r"),
                               "--tokenizer", str(tiny_skiing.tokenizer), "--init-from", str(tmp_path)),
                    str(tmp_path), "train skiing-dynamics")
+
+
+def test_a_deeper_warm_start_begins_as_its_source(tiny_skiing):
+    from dataclasses import replace
+
+    source = tiny_skiing.model
+    deeper = STTransformer(replace(source.cfg, n_layers=source.cfg.n_layers + 2))
+    warm_start(deeper, tiny_skiing.dynamics)
+    tokens = torch.randint(0, source.cfg.codebook_size + 1, (2, source.cfg.context, source.cfg.tokens))
+    actions = torch.randint(0, source.cfg.n_actions + 1, (2, source.cfg.context))
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.eval()(tokens, actions), source.eval()(tokens, actions))
+    grown = deeper.blocks[-1]
+    assert not grown.ff[0].weight.eq(0).all()  # only each branch's last layer starts at zero
+    loss, _ = deeper.train().loss(tokens.clamp(max=source.cfg.codebook_size - 1), actions)
+    loss.backward()
+    assert grown.ff[-1].weight.grad.abs().sum() > 0  # and the new layers learn
+

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
@@ -43,6 +44,7 @@ class DynamicsTrainConfig:
     seed: int = 0
     init_from: str | None = None  # a dynamics run folder or exported checkpoint folder a new run starts from
     every_frame: bool = False  # predict every frame of a clip (context - 1 predictions), not only the last
+    layers: int | None = None  # the model's (None: model's for a new run, the source's for a warm start, which may add some)
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
@@ -213,18 +215,36 @@ def source_model_config(source: Path) -> STConfig:
     return checkpoint_model_config(load_dynamics(source)[1].meta)
 
 
+def warm_start(model: STTransformer, source: Path) -> None:
+    """Load the weights of a dynamics run or checkpoint folder into `model`. Layers the source
+    lacks come after its own and start as identity (each residual branch's output layer is
+    zero), so the model starts as the source and grows from there."""
+    start = load_model(source)[0] if run_state.is_run(source) else model_from_checkpoint(source)
+    model.load_state_dict(start.state_dict(), strict=False)  # model_config made the rest the same
+    for block in model.blocks[start.cfg.n_layers:]:
+        for output in (block.spatial.out, block.temporal.out, block.ff[-1]):
+            nn.init.zeros_(output.weight)
+            nn.init.zeros_(output.bias)
+
+
 def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
     """A resumed run keeps its model; a warm start takes its source's, with this run's context
-    (time enters only as rotary positions, so the weights serve any context); a new run
-    takes cfg.model. Codebook and groups always come from the tokenizer, the loss weights of
+    (time enters only as rotary positions, so the weights serve any context) and, where
+    cfg.layers asks for more, more layers (`warm_start`); a new run takes cfg.model (and
+    cfg.layers). Codebook and groups always come from the tokenizer, the loss weights of
     changing tokens, the skier's and the HUD's from cfg where given."""
     run_dir = Path(cfg.run_dir)
     if resume and (run_dir / run_state.CONFIG).exists():
         model = saved_model_config(run_dir)
     elif cfg.init_from:
-        model = replace(source_model_config(Path(cfg.init_from)), context=cfg.model.context)
+        source = source_model_config(Path(cfg.init_from))
+        layers = cfg.layers or source.n_layers
+        if layers < source.n_layers:
+            raise UserError(f"--layers {layers}: {cfg.init_from} has {source.n_layers} layers; a warm start "
+                            "keeps them all and may add more")
+        model = replace(source, context=cfg.model.context, n_layers=layers)
     else:
-        model = cfg.model
+        model = replace(cfg.model, n_layers=cfg.layers or cfg.model.n_layers)
     for weight in ("change_weight", "skier_weight", "hud_weight"):  # loss weights, not the architecture: they may change on resume
         if getattr(cfg, weight) is not None:
             model = replace(model, **{weight: getattr(cfg, weight)})
@@ -250,11 +270,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
     model = STTransformer(cfg.model)
     if cfg.init_from and not resume:
-        source = Path(cfg.init_from)
-        if run_state.is_run(source):
-            run_state.load(source, {"model": model}, HOW_TO_TRAIN)
-        else:
-            model.load_state_dict(model_from_checkpoint(source).state_dict())
+        warm_start(model, Path(cfg.init_from))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
