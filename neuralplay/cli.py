@@ -454,7 +454,7 @@ def build_parser() -> Parser:
     train.add_argument("--every-frame", action="store_true",
                        help="skiing-dynamics: mask and predict every frame of each clip from the clean frames "
                             "before it (a second, masked stream through the model), not only the last: "
-                            "context - 1 predictions a clip for about twice the compute a step")
+                            "context - 1 predictions a clip, a step taking about three times as long")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
                             "with --init-from it may differ from the source's; a resumed run keeps its own")

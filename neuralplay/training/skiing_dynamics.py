@@ -44,7 +44,7 @@ class DynamicsTrainConfig:
     seed: int = 0
     init_from: str | None = None  # a dynamics run folder or exported checkpoint folder a new run starts from
     every_frame: bool = False  # predict every frame of a clip (context - 1 predictions), not only the last
-    layers: int | None = None  # the model's (None: model's for a new run, the source's for a warm start, which may add some)
+    layers: int | None = None  # model layers (None: model.n_layers, or a warm start's source's; a warm start may add some)
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
@@ -145,10 +145,15 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     return np.concatenate([np.concatenate(list(to_rgb(r)), axis=1) for r in rows], axis=0)
 
 
+def st_config(stored: dict) -> STConfig:
+    """A model config as a run's config.json or a checkpoint's metadata stores it."""
+    fields = {key: value for key, value in stored.items() if key != "mask_id"}  # the metadata adds mask_id
+    return STConfig(**dict(fields, grid=tuple(fields["grid"])))
+
+
 def saved_model_config(run_dir: Path) -> STConfig:
     """The model config a dynamics run was trained with."""
-    model_cfg = run_state.config(run_dir, HOW_TO_TRAIN)["model"]
-    return STConfig(**dict(model_cfg, grid=tuple(model_cfg["grid"])))
+    return st_config(run_state.config(run_dir, HOW_TO_TRAIN)["model"])
 
 
 def load_model(run_dir: Path) -> tuple[STTransformer, dict]:
@@ -171,16 +176,16 @@ def model_from_checkpoint(folder: Path) -> STTransformer:
 
     step = load_dynamics(folder)[1]
     fix = "start from a dynamics run folder instead (--init-from RUN)"
-    model = STTransformer(checkpoint_model_config(step.meta))
+    model = STTransformer(st_config(step.meta["model"]))
     graph = onnx.load(str(step.onnx_path)).graph
     stored = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     weights = {name.removeprefix("model."): array for name, array in stored.items()}
     made_by = {out: node for node in graph.node for out in node.output}
     for node in graph.node:
         bias = next((name for name in node.input if name.endswith(".bias") and name in stored), None)
-        source = next((made_by.get(name) for name in node.input if made_by.get(name) is not None), None)
-        if node.op_type == "Add" and bias and source is not None and source.op_type == "MatMul":
-            weights[bias.removeprefix("model.").removesuffix("bias") + "weight"] = stored[source.input[1]].T
+        producer = next((made_by[name] for name in node.input if name in made_by), None)
+        if node.op_type == "Add" and bias and producer is not None and producer.op_type == "MatMul":
+            weights[bias.removeprefix("model.").removesuffix("bias") + "weight"] = stored[producer.input[1]].T
     state = model.state_dict()
     missing = [name for name in state if name not in weights or weights[name].shape != tuple(state[name].shape)]
     if missing:
@@ -201,18 +206,13 @@ def model_from_checkpoint(folder: Path) -> STTransformer:
     return model
 
 
-def checkpoint_model_config(meta: dict) -> STConfig:
-    model_cfg = {key: value for key, value in meta["model"].items() if key != "mask_id"}
-    return STConfig(**dict(model_cfg, grid=tuple(model_cfg["grid"])))
-
-
 def source_model_config(source: Path) -> STConfig:
     """The model config of what --init-from names: a dynamics run folder or a checkpoint folder."""
     if run_state.is_run(source):
         return saved_model_config(source)
     from neuralplay.runtime.skiing import load_dynamics
 
-    return checkpoint_model_config(load_dynamics(source)[1].meta)
+    return st_config(load_dynamics(source)[1].meta["model"])
 
 
 def warm_start(model: STTransformer, source: Path) -> None:

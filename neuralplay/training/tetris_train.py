@@ -170,7 +170,6 @@ def fresh_parameters(gen: Generator, source: Path) -> set[str]:
     return {name for name, _ in gen.named_parameters() if name not in kept}
 
 
-
 def source_model_config(source: Path) -> dict:
     """The model config of a run folder or an exported checkpoint (what --init-from names)."""
     if run_state.is_run(source):
