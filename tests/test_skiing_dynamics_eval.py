@@ -119,6 +119,7 @@ class HeldFrame:
 
     def reset(self, frames, actions=None):
         self.frame = frames[-1]
+        self.tokens = self.tokenizer.encode(frames[-1:]).reshape(-1)
         return self.frame
 
     def step(self, action):
@@ -128,6 +129,7 @@ class HeldFrame:
 def test_the_baselines_are_what_a_model_that_holds_its_frame_scores(tiny, neural, result):
     held = evaluate_dynamics(HeldFrame(neural.tokenizer, neural.context), tiny.data / "heldout", **SMALL)
     assert held["teacher_forced_psnr_db"] == held["copy_previous_psnr_db"] == result["copy_previous_psnr_db"]
+    assert held["token_accuracy"] == held["copy_previous_token_accuracy"] == result["copy_previous_token_accuracy"]
     assert held["psnr_by_horizon"] == held["frozen_psnr_by_horizon"] == result["frozen_psnr_by_horizon"]
     assert held["rollout_psnr_db_15"] == held["frozen_rollout_psnr_db_15"] == result["frozen_rollout_psnr_db_15"]
     assert held["skier_persistence"] == held["frozen_skier_persistence"] == result["frozen_skier_persistence"]

@@ -222,3 +222,30 @@ def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it_with_a_n
     run("long", 2, context=4, change_weight=3.0)  # resumed: the run keeps its context, takes the new loss weight
     saved = run_state.config(tmp_path / "long", "")["model"]
     assert saved["context"] == 6 and saved["change_weight"] == 3.0
+
+
+class HudLeakingTokenizer:
+    """A stand-in encoder whose third row of tokens reads the HUD, as a real encoder's wide
+    receptive field can: its codes change when only the timer does."""
+
+    def encode(self, frames):
+        tokens = np.zeros((len(frames), 14, 10), np.int64)
+        tokens[:, 2] = frames[:, 0, :10]
+        tokens[:, 5] = frames[:, 50, :10]  # the slope's own row
+        return tokens
+
+
+def test_still_code_changes_count_the_codes_that_change_where_the_slope_stands(tmp_path):
+    from neuralplay.training.skiing_data import save_episode
+    from neuralplay.training.skiing_tokenizer_eval import still_code_changes
+
+    frames = np.zeros((4, 105, 80), np.uint8)
+    frames[1, 0, :10] = 1  # 0 -> 1: only the HUD changes (still)
+    frames[2, 0, :10] = 1  # 1 -> 2: nothing changes (still)
+    frames[3, 50, :10] = 2  # 2 -> 3: the slope moves (not still)
+    save_episode(tmp_path / "held-random-0.npz", {"frames": frames, "actions": np.zeros(3, np.int64),
+                                                   "rewards": np.zeros(3)}, "held-random", 0)
+    result = still_code_changes(HudLeakingTokenizer(), tmp_path)
+    assert result["still_pairs"] == 2
+    assert result["still_code_change_by_token_row"][2] == 0.5  # changed in one of the two still pairs
+    assert sum(result["still_code_change_by_token_row"]) == 0.5  # the slope's row moved only when not still

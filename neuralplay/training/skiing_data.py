@@ -51,9 +51,14 @@ def play_episode(policy: str, seed: int, max_steps: int, frameskip: int = 4, pro
             "rewards": np.array(rewards, np.float32)}
 
 
+def still(frames: np.ndarray) -> np.ndarray:
+    """(T - 1,) bool: the steps after which nothing but the HUD changed (the skier stands, the
+    slope does not move)."""
+    return (frames[1:, HUD_ROWS:] == frames[:-1, HUD_ROWS:]).all(axis=(1, 2))
+
+
 def still_steps(frames: np.ndarray) -> int:
-    """Steps after which nothing but the HUD changed: the skier stands, the slope does not move."""
-    return int((frames[1:, HUD_ROWS:] == frames[:-1, HUD_ROWS:]).all(axis=(1, 2)).sum())
+    return int(still(frames).sum())
 
 
 def save_episode(path: Path, episode: dict, policy: str, seed: int) -> None:
