@@ -190,17 +190,18 @@ def schedule_options(args) -> dict:
 def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
     if args.game == "skiing-tokenizer":
-        from neuralplay.models.vqvae import VQVAEConfig
+        from neuralplay.models.vqvae import PATCH, VQVAEConfig
+        from neuralplay.training.skiing_data import HUD_ROWS
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
-        given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups}
+        given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups,
+                 "hud_band": -(-HUD_ROWS // PATCH) if args.hud_apart else None}
         model = VQVAEConfig(**{k: v for k, v in given.items() if v is not None})
         if model.codebook_size < 2 or model.groups < 1 or model.code_dim % model.groups:
             raise UserError(f"--codebook-size {model.codebook_size} --codebook-groups {model.groups}: a codebook "
                             f"needs 2 codes or more, and the groups must divide the code's {model.code_dim} "
                             "dimensions (1, 2, 4, 8, 16 or 32)")
-        if args.init_from:
-            raise UserError("--init-from starts Tetris or skiing-dynamics runs; a tokenizer run continues with --resume")
-        extra = {"model": model, "skier_weight": args.skier_weight, "precision": args.precision}
+        extra = {"model": model, "skier_weight": args.skier_weight, "precision": args.precision,
+                 "init_from": args.init_from}
     else:
         from neuralplay.models.st_transformer import STConfig
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
@@ -427,6 +428,9 @@ def build_parser() -> Parser:
     train.add_argument("--codebook-groups", type=int,
                        help="skiing-tokenizer: codebooks of a product quantiser; a token is one code of each "
                             "(default 1)")
+    train.add_argument("--hud-apart", action="store_true",
+                       help="skiing-tokenizer: code the HUD's two rows of tokens apart from the slope's, so "
+                            "the timer cannot change the slope's codes (a resumed run keeps its own)")
     train.add_argument("--skier-weight", type=float,
                        help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5); "
                             "skiing-dynamics: of the tokens that show the skier in the frame or the one before, "
@@ -450,6 +454,7 @@ def build_parser() -> Parser:
                        help="Tetris: start a new run from a run folder's models or an exported checkpoint's "
                             "generator (e.g. the shipped `tetris`); skiing-dynamics: from a dynamics run "
                             "folder's model or an exported one's folder (e.g. `checkpoints`, the shipped one); "
+                            "skiing-tokenizer: from an exported tokenizer's folder (e.g. `checkpoints`); "
                             "the model size comes from it")
     train.add_argument("--every-frame", action="store_true",
                        help="skiing-dynamics: mask and predict every frame of each clip from the clean frames "

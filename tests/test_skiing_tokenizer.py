@@ -249,3 +249,43 @@ def test_still_code_changes_count_the_codes_that_change_where_the_slope_stands(t
     assert result["still_pairs"] == 2
     assert result["still_code_change_by_token_row"][2] == 0.5  # changed in one of the two still pairs
     assert sum(result["still_code_change_by_token_row"]) == 0.5  # the slope's row moved only when not still
+
+
+def test_with_a_hud_band_the_hud_does_not_reach_the_slopes_codes():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    frames = torch.zeros(2, 105, 80, dtype=torch.uint8)
+    frames[1, 2:12, 30:50] = 1  # only the HUD (the top 14 rows) differs
+    for band in (0, 2):
+        model = VQVAE(replace(TINY, hud_band=band)).eval()
+        with torch.no_grad():
+            z = model.latents(one_hot_frames(frames, TINY.n_colours))
+            logits = model.logits(z)
+        assert z.shape == (2, TINY.code_dim, 14, 10) and logits.shape == (2, TINY.n_colours, 112, 80)
+        slope_same = torch.equal(z[0, :, 2:], z[1, :, 2:])  # the rows of tokens below the HUD's two
+        assert slope_same == (band == 2)  # one frame: the encoder reaches across; a band: it cannot
+
+
+def test_a_tokenizer_run_starts_from_an_exported_tokenizer_with_the_hud_apart(data_dir, tmp_path):
+    from neuralplay.training.skiing_tokenizer import (
+        TokenizerTrainConfig, export, load_model, model_from_checkpoint, train,
+    )
+    from tests.test_cli import neuralplay
+
+    source = TokenizerTrainConfig(data=str(data_dir), run_dir=str(tmp_path / "source"), steps=2, batch_size=4,
+                                  eval_every=2, ckpt_every=2, threads=1, precision="fp32", model=TINY)
+    train(source, show_progress=False)
+    export(tmp_path / "source", tmp_path / "exported", data_dir)
+    trained, _ = load_model(tmp_path / "source")
+    read_back = model_from_checkpoint(tmp_path / "exported")
+    for name, value in read_back.state_dict().items():
+        if not name.startswith("codebook.ema_"):  # the moving averages are not exported
+            torch.testing.assert_close(value, trained.state_dict()[name], rtol=0, atol=0)
+    run = tmp_path / "run"
+    result = neuralplay("train", "skiing-tokenizer", "--data", str(data_dir), "--run", str(run), "--init-from",
+                        str(tmp_path / "exported"), "--hud-apart", "--steps", "1", "--batch-size", "4",
+                        "--threads", "1", "--precision", "fp32")
+    assert result.returncode == 0, result.stderr
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert model["hud_band"] == 2 and model["channels"] == list(TINY.channels)

@@ -19,6 +19,7 @@ from neuralplay.games.skiing import SKIER
 
 FRAME = (105, 80)
 PADDED = (112, 80)
+PATCH = 8  # pixels a token covers each way: the encoder downsamples by 8
 
 
 @dataclass
@@ -33,6 +34,7 @@ class VQVAEConfig:
     background_weight: float = 1.0  # loss weight of snow pixels
     object_weight: float = 5.0  # loss weight of every other colour
     skier_weight: float = 20.0  # loss weight of the skier's colour (its pixels are 0.2% of a frame)
+    hud_band: int = 0  # rows of tokens at the top coded apart from the rest (the HUD's), or 0: one frame
 
 
 class ResBlock(nn.Module):
@@ -182,13 +184,32 @@ class VQVAE(nn.Module):
         self.codebook = EMACodebook(cfg)
         self.decoder = Decoder(cfg)
 
+    def latents(self, onehot: torch.Tensor) -> torch.Tensor:
+        """One-hot frames (B, C, 112, 80) -> code vectors before quantising (B, D, 14, 10).
+        With a HUD band, the band and the slope below it are encoded apart: the encoder
+        sees well past a token's own 8x8 patch, and the timer, which changes every step,
+        would otherwise change the codes of the slope's top rows (where the skier is) while
+        the slope stands still."""
+        if not self.cfg.hud_band:
+            return self.encoder(onehot)
+        cut = self.cfg.hud_band * PATCH
+        return torch.cat([self.encoder(onehot[:, :, :cut]), self.encoder(onehot[:, :, cut:])], dim=2)
+
+    def logits(self, q: torch.Tensor) -> torch.Tensor:
+        """Code vectors (B, D, 14, 10) -> palette logits (B, C, 112, 80); the HUD band, if
+        any, decoded apart from the slope, as it was encoded."""
+        if not self.cfg.hud_band:
+            return self.decoder(q)
+        band = self.cfg.hud_band
+        return torch.cat([self.decoder(q[:, :, :band]), self.decoder(q[:, :, band:])], dim=2)
+
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, 105, 80) palette indices -> token indices (B, 14, 10)."""
-        return self.codebook(self.encoder(one_hot_frames(frames, self.cfg.n_colours)))[1]
+        return self.codebook(self.latents(one_hot_frames(frames, self.cfg.n_colours)))[1]
 
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token indices (B, 14, 10) -> palette logits (B, C, 105, 80)."""
-        return self.decoder(self.codebook.lookup(tokens))[:, :, :FRAME[0]]
+        return self.logits(self.codebook.lookup(tokens))[:, :, :FRAME[0]]
 
     def decode_indices(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token indices (B, 14, 10) -> palette indices (B, 105, 80) uint8, as played."""
@@ -196,9 +217,9 @@ class VQVAE(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (palette logits (B, C, 105, 80), token indices, loss)."""
-        z = self.encoder(one_hot_frames(frames, self.cfg.n_colours)).float()
+        z = self.latents(one_hot_frames(frames, self.cfg.n_colours)).float()
         q, idx = self.codebook(z)
-        logits = self.decoder(q)[:, :, :FRAME[0]].float()
+        logits = self.logits(q)[:, :, :FRAME[0]].float()
         target = frames.long()
         weight = torch.where(target == 0, self.cfg.background_weight, self.cfg.object_weight)
         weight = torch.where(target == SKIER, self.cfg.skier_weight, weight)

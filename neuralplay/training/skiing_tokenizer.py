@@ -35,6 +35,7 @@ class TokenizerTrainConfig:
     seed: int = 0
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
     skier_weight: float | None = None  # the model's loss weight of skier pixels, also on resume (None: keep)
+    init_from: str | None = None  # an exported tokenizer's folder a new run starts from (its size, model.hud_band)
 
 
 def codebook_use(tokens: np.ndarray, codebook_size: int, groups: int) -> tuple[float, float]:
@@ -73,6 +74,44 @@ HOW_TO_TRAIN = "train one with `neuralplay train skiing-tokenizer`"
 def saved_model_config(run_dir: Path) -> VQVAEConfig:
     saved = run_state.config(run_dir, HOW_TO_TRAIN)["model"]
     return VQVAEConfig(**dict(saved, channels=tuple(saved["channels"])))
+
+
+def model_from_checkpoint(folder: str | Path) -> VQVAE:
+    """The torch tokenizer inside an exported checkpoint folder (the inverse of `export`): the
+    graphs keep the parameters' names. The codebook's moving averages are not exported; they
+    restart from the codes, each counted once, so a code the data no longer uses restarts
+    after a few hundred steps, as a dead code does. Decoding random tokens in torch and
+    through the decoder graph, then encoding those frames both ways, checks the weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    from neuralplay.errors import UserError
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+
+    graphs = SkiingTokenizer(folder)
+    stored = graphs.encoder_ckpt.meta["config"]["model"]
+    model = VQVAE(VQVAEConfig(**dict(stored, channels=tuple(stored["channels"]))))
+    weights = {init.name.removeprefix("model."): numpy_helper.to_array(init)
+               for ckpt in (graphs.encoder_ckpt, graphs.decoder_ckpt)
+               for init in onnx.load(str(ckpt.onnx_path)).graph.initializer}
+    state = model.state_dict()
+    exported = [name for name in state if not name.startswith("codebook.ema_")]
+    fix = "start a new run without --init-from, or from another tokenizer's folder"
+    if any(name not in weights or weights[name].shape != tuple(state[name].shape) for name in exported):
+        raise UserError(f"{graphs.encoder_ckpt.onnx_path.parent} does not hold the weights of its stored config: {fix}")
+    loaded = {name: torch.from_numpy(weights[name].copy()) for name in exported}
+    loaded["codebook.ema_sum"] = loaded["codebook.codes"].clone()
+    loaded["codebook.ema_count"] = torch.ones_like(state["codebook.ema_count"])
+    model.load_state_dict(loaded)
+    model.eval()
+    tokens = np.random.default_rng(0).integers(0, model.codebook.vocabulary, (8, 14, 10))
+    with torch.no_grad():
+        frames = model.decode_indices(torch.from_numpy(tokens)).numpy()
+        same = (frames == graphs.decode(tokens)).mean(), (model.encode(torch.from_numpy(frames)).numpy()
+                                                         == graphs.encode(frames)).mean()
+    if min(same) < 0.99:  # not 1: a vector halfway between two codes may snap either way
+        raise UserError(f"weights read back from {graphs.encoder_ckpt.onnx_path.parent} disagree with its graphs: {fix}")
+    return model
 
 
 def load_model(run_dir: Path) -> tuple[VQVAE, dict]:
@@ -118,14 +157,19 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     rng = np.random.default_rng(cfg.seed)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    start = model_from_checkpoint(cfg.init_from) if cfg.init_from and not resume else None
     frames = load_frames(Path(cfg.data) / "train")
     heldout = load_frames(Path(cfg.data) / "heldout")
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
     if resume and (run_dir / run_state.CONFIG).exists():  # a resumed run keeps its model
         cfg.model = saved_model_config(run_dir)
+    if start is not None:  # a warm start takes its source's model; the HUD band may be new
+        cfg.model = replace(start.cfg, hud_band=cfg.model.hud_band)
     if cfg.skier_weight is not None:  # a loss weight, not the architecture: it may change on resume
         cfg.model = replace(cfg.model, skier_weight=cfg.skier_weight)
     model = VQVAE(cfg.model)
+    if start is not None:
+        model.load_state_dict(start.state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
