@@ -87,7 +87,9 @@ def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
         tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
         episode = {"tokens": tokens.reshape(len(tokens), -1), "actions": loaded["actions"],
                    "skier": skier_tokens(frames, tokens.shape[1:])}
-        np.savez_compressed(cached, **episode)
+        tmp = cached.with_suffix(".tmp.npz")  # written whole, then moved in place: no reader sees half a file
+        np.savez_compressed(tmp, **episode)
+        tmp.replace(cached)
         out.append(episode)
     return out
 
