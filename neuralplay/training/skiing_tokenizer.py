@@ -71,9 +71,13 @@ def reconstruction_metrics(pred: np.ndarray, true: np.ndarray, tokens: np.ndarra
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-tokenizer`"
 
 
+def vqvae_config(stored: dict) -> VQVAEConfig:
+    """A tokenizer config as a run's config.json or a checkpoint's metadata stores it."""
+    return VQVAEConfig(**dict(stored, channels=tuple(stored["channels"])))
+
+
 def saved_model_config(run_dir: Path) -> VQVAEConfig:
-    saved = run_state.config(run_dir, HOW_TO_TRAIN)["model"]
-    return VQVAEConfig(**dict(saved, channels=tuple(saved["channels"])))
+    return vqvae_config(run_state.config(run_dir, HOW_TO_TRAIN)["model"])
 
 
 def model_from_checkpoint(folder: str | Path) -> VQVAE:
@@ -89,8 +93,7 @@ def model_from_checkpoint(folder: str | Path) -> VQVAE:
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
 
     graphs = SkiingTokenizer(folder)
-    stored = graphs.encoder_ckpt.meta["config"]["model"]
-    model = VQVAE(VQVAEConfig(**dict(stored, channels=tuple(stored["channels"]))))
+    model = VQVAE(vqvae_config(graphs.encoder_ckpt.meta["config"]["model"]))
     weights = {init.name.removeprefix("model."): numpy_helper.to_array(init)
                for ckpt in (graphs.encoder_ckpt, graphs.decoder_ckpt)
                for init in onnx.load(str(ckpt.onnx_path)).graph.initializer}
@@ -163,8 +166,8 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
     if resume and (run_dir / run_state.CONFIG).exists():  # a resumed run keeps its model
         cfg.model = saved_model_config(run_dir)
-    if start is not None:  # a warm start takes its source's model; the HUD band may be new
-        cfg.model = replace(start.cfg, hud_band=cfg.model.hud_band)
+    if start is not None:  # a warm start takes its source's model; a HUD band may be added, not removed
+        cfg.model = replace(start.cfg, hud_band=cfg.model.hud_band or start.cfg.hud_band)
     if cfg.skier_weight is not None:  # a loss weight, not the architecture: it may change on resume
         cfg.model = replace(cfg.model, skier_weight=cfg.skier_weight)
     model = VQVAE(cfg.model)
