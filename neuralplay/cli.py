@@ -190,11 +190,11 @@ def schedule_options(args) -> dict:
 def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
     if args.game == "skiing-tokenizer":
-        from neuralplay.models.vqvae import PATCH, VQVAEConfig
+        from neuralplay.models.vqvae import VQVAEConfig, token_rows
         from neuralplay.training.skiing_data import HUD_ROWS
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
         given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups,
-                 "hud_band": -(-HUD_ROWS // PATCH) if args.hud_apart else None}
+                 "hud_band": token_rows(HUD_ROWS) if args.hud_apart else None}
         model = VQVAEConfig(**{k: v for k, v in given.items() if v is not None})
         if model.codebook_size < 2 or model.groups < 1 or model.code_dim % model.groups:
             raise UserError(f"--codebook-size {model.codebook_size} --codebook-groups {model.groups}: a codebook "
@@ -233,7 +233,7 @@ def cmd_train(args) -> int:
 
     data = Path(args.data) if args.data else default_data(args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
-    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers or 5, d_ff=2 * args.d_model,
+    model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers or TetrisGANConfig.n_layers, d_ff=2 * args.d_model,
                             columns=args.columns, piece_from_noise=args.piece_from_noise)
     if args.resume and (run_dir / "config.json").exists():  # a resumed run keeps its model
         model = TetrisGANConfig(**json.loads((run_dir / "config.json").read_text())["model"])

@@ -22,6 +22,11 @@ PADDED = (112, 80)
 PATCH = 8  # pixels a token covers each way: the encoder downsamples by 8
 
 
+def token_rows(pixel_rows: int) -> int:
+    """How many rows of tokens cover the top `pixel_rows` rows of a frame."""
+    return -(-pixel_rows // PATCH)
+
+
 @dataclass
 class VQVAEConfig:
     n_colours: int = 10

@@ -61,11 +61,16 @@ def still_steps(frames: np.ndarray) -> int:
     return int(still(frames).sum())
 
 
-def save_episode(path: Path, episode: dict, policy: str, seed: int) -> None:
+def save_npz(path: Path, **arrays) -> None:
+    """A compressed .npz written whole, then moved in place: no reader sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **episode, policy=np.array(policy), seed=np.array(seed), format=np.array(FORMAT))
+    np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
+
+
+def save_episode(path: Path, episode: dict, policy: str, seed: int) -> None:
+    save_npz(path, **episode, policy=np.array(policy), seed=np.array(seed), format=np.array(FORMAT))
 
 
 def load_episode(path: Path) -> dict:

@@ -18,12 +18,12 @@ import torch.nn as nn
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
-from neuralplay.models.vqvae import PADDED
+from neuralplay.models.vqvae import PADDED, PATCH, token_rows
 from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_tokenizer import GraphOf
-from neuralplay.training.skiing_data import HUD_ROWS, episode_paths, load_episode
+from neuralplay.training.skiing_data import HUD_ROWS, episode_paths, load_episode, save_npz
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
 
@@ -55,17 +55,15 @@ def skier_tokens(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """(T, H, W) palette frames -> (T, rows * cols) bool: the grid cells (the tokenizer's 8x8
     patches, the frame padded with snow below) that hold a pixel of the skier's colour."""
     rows, cols = grid
-    patch = PADDED[0] // rows
     padded = np.zeros((len(frames), *PADDED), bool)
     padded[:, :frames.shape[1]] = frames == SKIER
-    return padded.reshape(len(frames), rows, patch, cols, patch).any(axis=(2, 4)).reshape(len(frames), -1)
+    return padded.reshape(len(frames), rows, PATCH, cols, PATCH).any(axis=(2, 4)).reshape(len(frames), -1)
 
 
 def hud_tokens(grid: tuple[int, int]) -> np.ndarray:
     """(rows * cols,) bool: the grid cells that hold a row of the HUD (HUD_ROWS)."""
     rows, cols = grid
-    patch = PADDED[0] // rows
-    return np.repeat(np.arange(rows) * patch < HUD_ROWS, cols)
+    return np.repeat(np.arange(rows) < token_rows(HUD_ROWS), cols)
 
 
 def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
@@ -87,9 +85,7 @@ def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
         tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
         episode = {"tokens": tokens.reshape(len(tokens), -1), "actions": loaded["actions"],
                    "skier": skier_tokens(frames, tokens.shape[1:])}
-        tmp = cached.with_suffix(".tmp.npz")  # written whole, then moved in place: no reader sees half a file
-        np.savez_compressed(tmp, **episode)
-        tmp.replace(cached)
+        save_npz(cached, **episode)
         out.append(episode)
     return out
 
