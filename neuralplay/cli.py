@@ -194,7 +194,8 @@ def train_skiing(args) -> int:
         from neuralplay.training.skiing_data import HUD_ROWS
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
         given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups,
-                 "hud_band": token_rows(HUD_ROWS) if args.hud_apart else None}
+                 "hud_band": token_rows(HUD_ROWS) if args.hud_apart else None,
+                 "local_encoder": True if args.local_encoder else None}
         model = VQVAEConfig(**{k: v for k, v in given.items() if v is not None})
         if model.codebook_size < 2 or model.groups < 1 or model.code_dim % model.groups:
             raise UserError(f"--codebook-size {model.codebook_size} --codebook-groups {model.groups}: a codebook "
@@ -431,6 +432,10 @@ def build_parser() -> Parser:
     train.add_argument("--hud-apart", action="store_true",
                        help="skiing-tokenizer: code the HUD's two rows of tokens apart from the slope's, so "
                             "the timer cannot change the slope's codes (a resumed run keeps its own)")
+    train.add_argument("--local-encoder", action="store_true",
+                       help="skiing-tokenizer: the encoder sees only each token's own 8x8 patch, so a code "
+                            "changes only when its patch does (with --init-from, the source's 3x3 kernels keep "
+                            "their centres; a resumed run keeps its own)")
     train.add_argument("--skier-weight", type=float,
                        help="skiing-tokenizer: loss weight of the skier's pixels (default 20; snow 1, the rest 5); "
                             "skiing-dynamics: of the tokens that show the skier in the frame or the one before, "

@@ -289,3 +289,40 @@ def test_a_tokenizer_run_starts_from_an_exported_tokenizer_with_the_hud_apart(da
     assert result.returncode == 0, result.stderr
     model = json.loads((run / "config.json").read_text())["model"]
     assert model["hud_band"] == 2 and model["channels"] == list(TINY.channels)
+    local = tmp_path / "local"
+    result = neuralplay("train", "skiing-tokenizer", "--data", str(data_dir), "--run", str(local), "--init-from",
+                        str(tmp_path / "exported"), "--local-encoder", "--steps", "1", "--batch-size", "4",
+                        "--threads", "1", "--precision", "fp32")
+    assert result.returncode == 0, result.stderr
+    local_model, cfg = load_model(local)
+    assert cfg["model"]["local_encoder"] is True
+    assert local_model.state_dict()["encoder.net.1.net.1.weight"].shape[2:] == (1, 1)
+
+
+def test_a_local_encoder_starts_from_the_centres_of_a_wider_encoders_kernels():
+    from dataclasses import replace
+
+    from neuralplay.training.skiing_tokenizer import kernel_centres
+
+    wide, local = VQVAE(TINY), VQVAE(replace(TINY, local_encoder=True))
+    local.load_state_dict(kernel_centres(wide.state_dict(), local.state_dict()))
+    kernel = wide.state_dict()["encoder.net.1.net.1.weight"]
+    assert kernel.shape[2:] == (3, 3)
+    torch.testing.assert_close(local.state_dict()["encoder.net.1.net.1.weight"], kernel[:, :, 1:2, 1:2])
+    for name in ("decoder.net.0.weight", "encoder.net.0.weight", "codebook.codes"):  # the rest as it was
+        torch.testing.assert_close(local.state_dict()[name], wide.state_dict()[name])
+
+
+def test_a_local_encoders_code_changes_only_with_its_own_patch():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    frames = torch.zeros(2, 105, 80, dtype=torch.uint8)
+    frames[1, 43, 36] = 7  # one pixel of the patch at token row 5, column 4
+    for local in (False, True):
+        model = VQVAE(replace(TINY, local_encoder=local)).eval()
+        with torch.no_grad():
+            z = model.latents(one_hot_frames(frames, TINY.n_colours))
+        changed = (z[0] != z[1]).any(dim=0)
+        assert changed[5, 4]
+        assert (changed.sum().item() == 1) == local  # 3x3 kernels carry it to the neighbours' codes

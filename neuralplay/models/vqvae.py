@@ -40,25 +40,33 @@ class VQVAEConfig:
     object_weight: float = 5.0  # loss weight of every other colour
     skier_weight: float = 20.0  # loss weight of the skier's colour (its pixels are 0.2% of a frame)
     hud_band: int = 0  # rows of tokens at the top coded apart from the rest (the HUD's), or 0: one frame
+    local_encoder: bool = False  # the encoder sees only a token's own 8x8 patch (its residual blocks are 1x1)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, c: int):
+    def __init__(self, c: int, kernel: int = 3):
         super().__init__()
-        self.net = nn.Sequential(nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 1))
+        self.net = nn.Sequential(nn.GELU(), nn.Conv2d(c, c, kernel, padding=kernel // 2), nn.GELU(), nn.Conv2d(c, c, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.net(x)
 
 
 class Encoder(nn.Module):
+    """With `local_encoder`, every convolution sees only pixels of one 8x8 patch (the 2x2
+    stride-2 ones do not overlap, the rest are 1x1), so a token's code is a function of its
+    patch alone: it changes only when the patch's pixels do. With 3x3 convolutions at 1/2,
+    1/4 and 1/8 of the resolution a code also follows pixels tens of rows away, such as the
+    HUD's timer, which changes every step; the dynamics model then has to predict codes that
+    change while their patch stands still."""
+
     def __init__(self, cfg: VQVAEConfig):
         super().__init__()
-        c = cfg.channels
+        c, k = cfg.channels, 1 if cfg.local_encoder else 3
         self.net = nn.Sequential(
-            nn.Conv2d(cfg.n_colours, c[0], 2, stride=2), ResBlock(c[0]),
-            nn.GELU(), nn.Conv2d(c[0], c[1], 2, stride=2), ResBlock(c[1]),
-            nn.GELU(), nn.Conv2d(c[1], c[2], 2, stride=2), ResBlock(c[2]), ResBlock(c[2]),
+            nn.Conv2d(cfg.n_colours, c[0], 2, stride=2), ResBlock(c[0], k),
+            nn.GELU(), nn.Conv2d(c[0], c[1], 2, stride=2), ResBlock(c[1], k),
+            nn.GELU(), nn.Conv2d(c[1], c[2], 2, stride=2), ResBlock(c[2], k), ResBlock(c[2], k),
             nn.GELU(), nn.Conv2d(c[2], cfg.code_dim, 1),
         )
 
