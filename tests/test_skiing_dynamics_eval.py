@@ -130,6 +130,8 @@ def test_the_baselines_are_what_a_model_that_holds_its_frame_scores(tiny, neural
     held = evaluate_dynamics(HeldFrame(neural.tokenizer, neural.context), tiny.data / "heldout", **SMALL)
     assert held["teacher_forced_psnr_db"] == held["copy_previous_psnr_db"] == result["copy_previous_psnr_db"]
     assert held["token_accuracy"] == held["copy_previous_token_accuracy"] == result["copy_previous_token_accuracy"]
+    assert held["changed_token_accuracy"] == 0 and held["changed_tokens_per_frame"] > 0  # copying misses every change
+    assert held["changed_tokens_per_frame"] == result["changed_tokens_per_frame"]
     assert held["psnr_by_horizon"] == held["frozen_psnr_by_horizon"] == result["frozen_psnr_by_horizon"]
     assert held["rollout_psnr_db_15"] == held["frozen_rollout_psnr_db_15"] == result["frozen_rollout_psnr_db_15"]
     assert held["skier_persistence"] == held["frozen_skier_persistence"] == result["frozen_skier_persistence"]

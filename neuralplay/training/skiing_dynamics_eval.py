@@ -8,7 +8,9 @@ frames under its actions. What is measured:
   the actions between them), stepped once with the action that led to t, and its frame is
   compared with the real frame t; `token_accuracy` is the share of its predicted tokens
   equal to the tokenizer's tokens of the real frame t (`copy_previous_token_accuracy`: the
-  share of the real frame t - 1's tokens equal to them); `teacher_forced_error_share_by_token_row`
+  share of the real frame t - 1's tokens equal to them; `changed_token_accuracy`: the share
+  right of the tokens that differ from frame t - 1's, `changed_tokens_per_frame` of them a
+  frame, where copying is always wrong); `teacher_forced_error_share_by_token_row`
   is the share of the squared error in each band of rows a row of tokens covers.
 - open loop: the model is reset on real frames at a start and stepped with the episode's
   own actions, never re-synced; its frame k steps ahead is compared with the real one
@@ -151,7 +153,8 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
     picks = np.sort(rng.choice(len(candidates), size=min(n, len(candidates)), replace=False))
     if not len(picks):
         return {"teacher_forced_psnr_db": None, "copy_previous_psnr_db": None, "token_accuracy": None,
-                "copy_previous_token_accuracy": None, "teacher_forced_pixel_accuracy": None, "teacher_forced_frames": 0,
+                "copy_previous_token_accuracy": None, "changed_token_accuracy": None, "changed_tokens_per_frame": None,
+                "teacher_forced_pixel_accuracy": None, "teacher_forced_frames": 0,
                 "teacher_forced_error_share_by_token_row": None}
     predicted, frames, targets, previous = [], [], [], []
     for i in picks:
@@ -166,9 +169,13 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
     encoded, encoded_before = (np.concatenate([model.tokenizer.encode(f[i:i + 64]) for i in range(0, len(f), 64)])
                                for f in (true, np.stack(previous)))
     shares = error_shares(pred, true, encoded.shape[1])["error_share_by_token_row"]
+    encoded, encoded_before = encoded.reshape(len(true), -1), encoded_before.reshape(len(true), -1)
+    right, changed = np.stack(predicted) == encoded, encoded_before != encoded
     return {"teacher_forced_psnr_db": psnr_db(pred, true), "copy_previous_psnr_db": psnr_db(np.stack(previous), true),
-            "token_accuracy": float((np.stack(predicted) == encoded.reshape(len(true), -1)).mean()),
-            "copy_previous_token_accuracy": float((encoded_before == encoded).mean()),
+            "token_accuracy": float(right.mean()),
+            "copy_previous_token_accuracy": float((~changed).mean()),
+            "changed_token_accuracy": float(right[changed].mean()) if changed.any() else None,
+            "changed_tokens_per_frame": float(changed.sum(axis=1).mean()),
             "teacher_forced_pixel_accuracy": float((pred == true).mean()),
             "teacher_forced_frames": len(picks),
             "teacher_forced_error_share_by_token_row": shares}
@@ -278,6 +285,8 @@ def summary_lines(result: dict) -> list[str]:
         f"token accuracy {pct(result['token_accuracy'])} over {result['teacher_forced_frames']} frames "
         f"(the frame before, copied: {db(result['copy_previous_psnr_db'])}, "
         f"{pct(result['copy_previous_token_accuracy'])})",
+        f"  tokens that change from the frame before ({result['changed_tokens_per_frame'] or 0:.1f} a frame): "
+        f"{pct(result['changed_token_accuracy'])} predicted right",
         f"  open loop ({result['rollouts']} rollouts of {result['rollout_horizon']} steps): "
         f"PSNR {db(result['rollout_psnr_db_15'])} at 15 steps, {db(result['rollout_psnr_db_60'])} at 60 "
         f"(the start frame held: {db(result['frozen_rollout_psnr_db_15'])}, "
