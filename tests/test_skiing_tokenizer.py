@@ -231,24 +231,40 @@ class HudLeakingTokenizer:
     def encode(self, frames):
         tokens = np.zeros((len(frames), 14, 10), np.int64)
         tokens[:, 2] = frames[:, 0, :10]
-        tokens[:, 5] = frames[:, 50, :10]  # the slope's own row
+        tokens[:, 6] = frames[:, 50, :10]  # the slope's own row (pixel row 50 is in token row 6)
         return tokens
 
 
-def test_still_code_changes_count_the_codes_that_change_where_the_slope_stands(tmp_path):
+class PatchSumTokenizer:
+    """A stand-in encoder that sees only each token's own 8x8 patch."""
+
+    def encode(self, frames):
+        padded = np.zeros((len(frames), 112, 80), np.int64)
+        padded[:, :105] = frames
+        return padded.reshape(len(frames), 14, 8, 10, 8).sum(axis=(2, 4))
+
+
+def test_code_changes_count_the_codes_that_change_where_their_patch_stands(tmp_path):
     from neuralplay.training.skiing_data import save_episode
-    from neuralplay.training.skiing_tokenizer_eval import still_code_changes
+    from neuralplay.training.skiing_tokenizer_eval import code_changes
 
     frames = np.zeros((4, 105, 80), np.uint8)
     frames[1, 0, :10] = 1  # 0 -> 1: only the HUD changes (still)
     frames[2, 0, :10] = 1  # 1 -> 2: nothing changes (still)
+    frames[3, 0, :10] = 1
     frames[3, 50, :10] = 2  # 2 -> 3: the slope moves (not still)
     save_episode(tmp_path / "held-random-0.npz", {"frames": frames, "actions": np.zeros(3, np.int64),
                                                    "rewards": np.zeros(3)}, "held-random", 0)
-    result = still_code_changes(HudLeakingTokenizer(), tmp_path)
+    result = code_changes(HudLeakingTokenizer(), tmp_path)
     assert result["still_pairs"] == 2
     assert result["still_code_change_by_token_row"][2] == 0.5  # changed in one of the two still pairs
     assert sum(result["still_code_change_by_token_row"]) == 0.5  # the slope's row moved only when not still
+    # 3 pairs: 10 codes of row 2 and 2 patches change in the first, 10 codes of row 6 and 2 patches in the last
+    assert result["codes_changed_per_frame"] == round(20 / 3, 2) and result["patches_changed_per_frame"] == 1.33
+    # of the 3 * 140 - 4 patches that stand, all of row 2's first 10 change code, and 8 of row 6's
+    assert result["code_change_on_unchanged_patches"] == round(18 / 416, 4)
+    local = code_changes(PatchSumTokenizer(), tmp_path)
+    assert local["code_change_on_unchanged_patches"] == 0 and local["codes_changed_per_frame"] == 1.33
 
 
 def test_with_a_hud_band_the_hud_does_not_reach_the_slopes_codes():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuralplay.models.vqvae import PADDED, PATCH
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
 from neuralplay.training.skiing_data import episode_paths, load_episode, load_frames, still
 from neuralplay.training.skiing_tokenizer import reconstruction_metrics
@@ -27,29 +28,52 @@ def evaluate_tokenizer(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: 
         times.append(time.perf_counter() - t)
     result["decode_ms_p50"] = round(float(np.percentile(times, 50)) * 1e3, 3)
     result["frames_evaluated"] = int(len(frames))
-    return {**result, **still_code_changes(tokenizer, heldout, limit_frames)}
+    return {**result, **code_changes(tokenizer, heldout, limit_frames)}
 
 
-def still_code_changes(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: int = 2000) -> dict:
-    """Between consecutive held-out frames that are identical below the HUD (the slope stands,
-    only the timer and the gates left change), the share of each row of tokens whose code
-    changes anyway. The encoder sees past a token's own patch, so the changing HUD can reach
-    the codes of the rows below it: codes that change where the picture does not, which a
-    dynamics model has to predict all the same."""
-    changed, pairs = [], 0
+def patch_changes(frames: np.ndarray) -> np.ndarray:
+    """(T, 105, 80) palette frames -> (T - 1, 140) bool: the 8x8 patches (the tokens' cells,
+    the frame padded with snow below) whose pixels differ from the frame before."""
+    padded = np.zeros((len(frames), *PADDED), np.uint8)
+    padded[:, :frames.shape[1]] = frames
+    rows, cols = PADDED[0] // PATCH, PADDED[1] // PATCH
+    cells = padded.reshape(len(frames), rows, PATCH, cols, PATCH)
+    return (cells[1:] != cells[:-1]).any(axis=(2, 4)).reshape(len(frames) - 1, rows * cols)
+
+
+def code_changes(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: int = 2000) -> dict:
+    """How the codes of consecutive held-out frames follow their pixels. A dynamics model has
+    to predict every code that changes, also one whose patch did not change: an encoder that
+    sees past a token's own patch lets the changing HUD, or a skier a few patches away, reach it.
+
+    - `still_code_change_by_token_row`: between frames identical below the HUD (the slope
+      stands, only the timer and the gates left change), the share of each row of tokens
+      whose code changes anyway (`still_pairs` such pairs);
+    - `codes_changed_per_frame`, `patches_changed_per_frame`: over all consecutive pairs, how
+      many codes change and how many 8x8 patches' pixels do;
+    - `code_change_on_unchanged_patches`: the share of the patches whose pixels stand whose
+      code changes all the same (0 for an encoder that sees only its own patch)."""
+    still_changed, still_pairs, codes, patches, pairs, unchanged, churned = [], 0, 0, 0, 0, 0, 0
     paths = episode_paths(heldout)
     for path in paths:
         frames = load_episode(path)["frames"][:limit_frames // len(paths) + 1]
-        steps = np.flatnonzero(still(frames))
-        if not len(steps):
+        if len(frames) < 2:
             continue
         tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
-        changed.append((tokens[steps + 1] != tokens[steps]).sum(axis=0))
-        pairs += len(steps)
-    if not pairs:
-        return {"still_code_change_by_token_row": None, "still_pairs": 0}
-    by_row = np.sum(changed, axis=0).mean(axis=1) / pairs
-    return {"still_code_change_by_token_row": [round(float(r), 4) for r in by_row], "still_pairs": pairs}
+        code_changed = tokens[1:] != tokens[:-1]
+        moved = patch_changes(frames)
+        flat = code_changed.reshape(len(moved), -1)
+        codes, patches, pairs = codes + int(flat.sum()), patches + int(moved.sum()), pairs + len(moved)
+        unchanged, churned = unchanged + int((~moved).sum()), churned + int((flat & ~moved).sum())
+        steps = np.flatnonzero(still(frames))
+        still_changed.append(code_changed[steps].sum(axis=0))
+        still_pairs += len(steps)
+    by_row = np.sum(still_changed, axis=0).mean(axis=1) / still_pairs if still_pairs else None
+    return {"still_code_change_by_token_row": None if by_row is None else [round(float(r), 4) for r in by_row],
+            "still_pairs": still_pairs,
+            "codes_changed_per_frame": round(codes / pairs, 2) if pairs else None,
+            "patches_changed_per_frame": round(patches / pairs, 2) if pairs else None,
+            "code_change_on_unchanged_patches": round(churned / unchanged, 4) if unchanged else None}
 
 
 def evaluate_checkpoint(folder: str | None, data_dir: Path, threads: int = 2) -> dict:
