@@ -85,7 +85,9 @@ def test_region_weights_multiply_the_weight_of_their_tokens():
     right = (logits.argmax(-1) == group_codes(tokens[:, -1], cfg)).all(-1)
     for name, region in (("skier", skier), ("hud", hud)):
         torch.testing.assert_close(stats[f"{name}_token_accuracy"], right[masked & region].float().mean())
-    assert set(plain_stats) == {"masked_token_accuracy"}
+    changed = tokens[:, -1] != tokens[:, -2]
+    torch.testing.assert_close(stats["changed_token_accuracy"], right[masked & changed].float().mean())
+    assert set(plain_stats) == {"masked_token_accuracy", "changed_token_accuracy"}
     assert stats["masked_token_accuracy"] == plain_stats["masked_token_accuracy"]
 
 

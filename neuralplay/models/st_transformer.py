@@ -221,7 +221,8 @@ class STTransformer(nn.Module):
         for each frame after the first (`predict_every_frame`), T - 1 predictions a clip.
         regions: name -> (B, T, N) bool, tokens whose loss counts cfg.<name>_weight times
         ("skier": where the skier is or was, "hud": the HUD's rows).
-        Returns the loss and the accuracies of the masked tokens: all, and each region's."""
+        Returns the loss and the accuracies of the masked tokens: all, those that differ from
+        the frame before (where there are any), and each region's."""
         regions = regions or {}
         b, t, n = tokens.shape
         first = 1 if every_frame else t - 1
@@ -241,6 +242,8 @@ class STTransformer(nn.Module):
         weight = torch.where(changed[masked], self.cfg.change_weight, 1.0)
         right = (logits.argmax(-1) == target).all(-1).float()
         stats = {"masked_token_accuracy": right.mean()}
+        if changed[masked].any():  # copying the frame before gets every one of these wrong
+            stats["changed_token_accuracy"] = right[changed[masked]].mean()
         for name, region in regions.items():
             weight = weight * torch.where(region[masked], getattr(self.cfg, f"{name}_weight"), 1.0)
             stats[f"{name}_token_accuracy"] = right[region[masked]].mean()
