@@ -15,7 +15,7 @@ def test_skier_tokens_are_the_patches_with_a_skier_pixel():
     frames[0, 9, 17] = SKIER  # patch row 1, column 2
     frames[0, 104, 79] = SKIER  # the last row of the frame: the bottom patch row, padded with snow
     frames[1, 40:48, 0:8] = FLAG  # another colour is not the skier
-    marked = skier_tokens(frames, (14, 10))
+    marked = skier_tokens(frames)
     assert marked.shape == (3, 140)
     assert np.flatnonzero(marked[0]).tolist() == [1 * 10 + 2, 13 * 10 + 9]
     assert not marked[1:].any()

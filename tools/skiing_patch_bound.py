@@ -19,18 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.games.skiing import PALETTE, SKIER, psnr_db
-from neuralplay.models.vqvae import PADDED
+from neuralplay.models.vqvae import PATCH, patch_grid
 from neuralplay.training.skiing_data import load_frames
-
-PATCH = 8
-
-
-def patches(frames: np.ndarray) -> np.ndarray:
-    """(N, 105, 80) -> (N, 14, 10, 64): the frames padded below with snow, cut into 8x8 patches."""
-    f = np.pad(frames, ((0, 0), (0, PADDED[0] - frames.shape[1]), (0, 0)))
-    n, h, w = f.shape
-    return f.reshape(n, h // PATCH, PATCH, w // PATCH, PATCH).transpose(0, 1, 3, 2, 4).reshape(
-        n, h // PATCH, w // PATCH, PATCH * PATCH)
 
 
 def unpatch(p: np.ndarray, rows: int) -> np.ndarray:
@@ -39,7 +29,7 @@ def unpatch(p: np.ndarray, rows: int) -> np.ndarray:
 
 
 def bound(train: np.ndarray, heldout: np.ndarray, sizes: list[int]) -> dict:
-    train_p, held_p = patches(train).reshape(-1, PATCH * PATCH), patches(heldout)
+    train_p, held_p = patch_grid(train).reshape(-1, PATCH * PATCH), patch_grid(heldout)
     dictionary, counts = np.unique(train_p, axis=0, return_counts=True)
     dictionary = dictionary[np.argsort(-counts, kind="stable")]
     wanted, where = np.unique(held_p.reshape(-1, PATCH * PATCH), axis=0, return_inverse=True)

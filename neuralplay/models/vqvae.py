@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -25,6 +26,16 @@ PATCH = 8  # pixels a token covers each way: the encoder downsamples by 8
 def token_rows(pixel_rows: int) -> int:
     """How many rows of tokens cover the top `pixel_rows` rows of a frame."""
     return -(-pixel_rows // PATCH)
+
+
+def patch_grid(frames: np.ndarray) -> np.ndarray:
+    """(T, 105, 80) palette frames -> (T, 14, 10, 64): each token's 8x8 patch of pixels, the
+    frames padded with snow below as the encoder pads them."""
+    padded = np.zeros((len(frames), *PADDED), frames.dtype)
+    padded[:, :frames.shape[1]] = frames
+    rows, cols = PADDED[0] // PATCH, PADDED[1] // PATCH
+    return padded.reshape(len(frames), rows, PATCH, cols, PATCH).transpose(0, 1, 3, 2, 4).reshape(
+        len(frames), rows, cols, PATCH * PATCH)
 
 
 @dataclass

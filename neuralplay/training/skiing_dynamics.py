@@ -18,7 +18,7 @@ import torch.nn as nn
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
-from neuralplay.models.vqvae import PADDED, PATCH, token_rows
+from neuralplay.models.vqvae import patch_grid, token_rows
 from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
@@ -51,13 +51,10 @@ class DynamicsTrainConfig:
     model: STConfig = field(default_factory=STConfig)
 
 
-def skier_tokens(frames: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+def skier_tokens(frames: np.ndarray) -> np.ndarray:
     """(T, H, W) palette frames -> (T, rows * cols) bool: the grid cells (the tokenizer's 8x8
     patches, the frame padded with snow below) that hold a pixel of the skier's colour."""
-    rows, cols = grid
-    padded = np.zeros((len(frames), *PADDED), bool)
-    padded[:, :frames.shape[1]] = frames == SKIER
-    return padded.reshape(len(frames), rows, PATCH, cols, PATCH).any(axis=(2, 4)).reshape(len(frames), -1)
+    return (patch_grid(frames) == SKIER).any(axis=-1).reshape(len(frames), -1)
 
 
 def hud_tokens(grid: tuple[int, int]) -> np.ndarray:
@@ -84,7 +81,7 @@ def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
         frames = loaded["frames"]
         tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
         episode = {"tokens": tokens.reshape(len(tokens), -1), "actions": loaded["actions"],
-                   "skier": skier_tokens(frames, tokens.shape[1:])}
+                   "skier": skier_tokens(frames)}
         save_npz(cached, **episode)
         out.append(episode)
     return out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralplay.models.vqvae import PADDED, PATCH
+from neuralplay.models.vqvae import patch_grid
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
 from neuralplay.training.skiing_data import episode_paths, load_episode, load_frames, still
 from neuralplay.training.skiing_tokenizer import reconstruction_metrics
@@ -32,13 +32,10 @@ def evaluate_tokenizer(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: 
 
 
 def patch_changes(frames: np.ndarray) -> np.ndarray:
-    """(T, 105, 80) palette frames -> (T - 1, 140) bool: the 8x8 patches (the tokens' cells,
-    the frame padded with snow below) whose pixels differ from the frame before."""
-    padded = np.zeros((len(frames), *PADDED), np.uint8)
-    padded[:, :frames.shape[1]] = frames
-    rows, cols = PADDED[0] // PATCH, PADDED[1] // PATCH
-    cells = padded.reshape(len(frames), rows, PATCH, cols, PATCH)
-    return (cells[1:] != cells[:-1]).any(axis=(2, 4)).reshape(len(frames) - 1, rows * cols)
+    """(T, 105, 80) palette frames -> (T - 1, 140) bool: the tokens' 8x8 patches whose pixels
+    differ from the frame before."""
+    grid = patch_grid(frames)
+    return (grid[1:] != grid[:-1]).any(axis=-1).reshape(len(frames) - 1, -1)
 
 
 def code_changes(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: int = 2000) -> dict:
