@@ -50,27 +50,27 @@ def code_changes(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: int = 
       many codes change and how many 8x8 patches' pixels do;
     - `code_change_on_unchanged_patches`: the share of the patches whose pixels stand whose
       code changes all the same (0 for an encoder that sees only its own patch)."""
-    still_changed, still_pairs, codes, patches, pairs, unchanged, churned = [], 0, 0, 0, 0, 0, 0
+    code_changed, moved, still_steps = [], [], []
     paths = episode_paths(heldout)
     for path in paths:
         frames = load_episode(path)["frames"][:limit_frames // len(paths) + 1]
         if len(frames) < 2:
             continue
         tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
-        code_changed = tokens[1:] != tokens[:-1]
-        moved = patch_changes(frames)
-        flat = code_changed.reshape(len(moved), -1)
-        codes, patches, pairs = codes + int(flat.sum()), patches + int(moved.sum()), pairs + len(moved)
-        unchanged, churned = unchanged + int((~moved).sum()), churned + int((flat & ~moved).sum())
-        steps = np.flatnonzero(still(frames))
-        still_changed.append(code_changed[steps].sum(axis=0))
-        still_pairs += len(steps)
-    by_row = np.sum(still_changed, axis=0).mean(axis=1) / still_pairs if still_pairs else None
+        code_changed.append(tokens[1:] != tokens[:-1])
+        moved.append(patch_changes(frames))
+        still_steps.append(still(frames))
+    if not code_changed:
+        return {"still_code_change_by_token_row": None, "still_pairs": 0, "codes_changed_per_frame": None,
+                "patches_changed_per_frame": None, "code_change_on_unchanged_patches": None}
+    code_changed, moved, still_steps = (np.concatenate(a) for a in (code_changed, moved, still_steps))
+    by_row = code_changed[still_steps].mean(axis=(0, 2)) if still_steps.any() else None
+    flat = code_changed.reshape(len(moved), -1)
     return {"still_code_change_by_token_row": None if by_row is None else [round(float(r), 4) for r in by_row],
-            "still_pairs": still_pairs,
-            "codes_changed_per_frame": round(codes / pairs, 2) if pairs else None,
-            "patches_changed_per_frame": round(patches / pairs, 2) if pairs else None,
-            "code_change_on_unchanged_patches": round(churned / unchanged, 4) if unchanged else None}
+            "still_pairs": int(still_steps.sum()),
+            "codes_changed_per_frame": round(float(flat.sum(axis=1).mean()), 2),
+            "patches_changed_per_frame": round(float(moved.sum(axis=1).mean()), 2),
+            "code_change_on_unchanged_patches": round(float(flat[~moved].mean()), 4) if (~moved).any() else None}
 
 
 def evaluate_checkpoint(folder: str | None, data_dir: Path, threads: int = 2) -> dict:
