@@ -202,7 +202,7 @@ def train_skiing(args) -> int:
                             f"needs 2 codes or more, and the groups must divide the code's {model.code_dim} "
                             "dimensions (1, 2, 4, 8, 16 or 32)")
         extra = {"model": model, "skier_weight": args.skier_weight, "precision": args.precision,
-                 "init_from": args.init_from}
+                 "init_from": args.init_from, "codebook_size": args.codebook_size}
     else:
         from neuralplay.models.st_transformer import STConfig
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
@@ -425,7 +425,8 @@ def build_parser() -> Parser:
     train.add_argument("--batch-size", type=int, help="defaults: Tetris 128, tokenizer 32, dynamics 16")
     train.add_argument("--lr", type=float, help="peak learning rate (defaults: 1e-3, dynamics 5e-4)")
     train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
-    train.add_argument("--codebook-size", type=int, help="skiing-tokenizer: codes per codebook (default 512)")
+    train.add_argument("--codebook-size", type=int, help="skiing-tokenizer: codes per codebook (default 512; with --init-from the "
+                            "source's, or a fresh codebook of this many codes)")
     train.add_argument("--codebook-groups", type=int,
                        help="skiing-tokenizer: codebooks of a product quantiser; a token is one code of each "
                             "(default 1)")

@@ -68,3 +68,17 @@ def test_a_deeper_warm_start_begins_as_its_source(tiny_skiing):
     loss.backward()
     assert grown.ff[-1].weight.grad.abs().sum() > 0  # and the new layers learn
 
+
+
+def test_a_warm_start_onto_a_larger_codebook_keeps_the_layers_between_embedding_and_head(tiny_skiing):
+    from dataclasses import replace
+
+    source = tiny_skiing.model
+    larger = STTransformer(replace(source.cfg, codebook_size=(2 * source.cfg.codes_per_group) ** source.cfg.groups))
+    fresh_head = larger.head.weight.clone()
+    warm_start(larger, tiny_skiing.dynamics)
+    assert larger.head.weight.shape[0] == 2 * source.head.weight.shape[0]
+    torch.testing.assert_close(larger.head.weight, fresh_head)
+    for name, value in source.state_dict().items():
+        if not name.startswith(("token.", "head.")):
+            torch.testing.assert_close(larger.state_dict()[name], value, rtol=0, atol=0)

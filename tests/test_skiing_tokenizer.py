@@ -307,26 +307,45 @@ def test_a_tokenizer_run_starts_from_an_exported_tokenizer_with_the_hud_apart(da
     assert model["hud_band"] == 2 and model["channels"] == list(TINY.channels)
     local = tmp_path / "local"
     result = neuralplay("train", "skiing-tokenizer", "--data", str(data_dir), "--run", str(local), "--init-from",
-                        str(tmp_path / "exported"), "--local-encoder", "--steps", "1", "--batch-size", "4",
-                        "--threads", "1", "--precision", "fp32")
+                        str(tmp_path / "exported"), "--local-encoder", "--codebook-size", "64", "--steps", "1",
+                        "--batch-size", "4", "--threads", "1", "--precision", "fp32")
     assert result.returncode == 0, result.stderr
     local_model, cfg = load_model(local)
-    assert cfg["model"]["local_encoder"] is True
+    assert cfg["model"]["local_encoder"] is True and cfg["model"]["codebook_size"] == 64
     assert local_model.state_dict()["encoder.net.1.net.1.weight"].shape[2:] == (1, 1)
+    assert local_model.codebook.codes.shape[1] == 64
 
 
 def test_a_local_encoder_starts_from_the_centres_of_a_wider_encoders_kernels():
     from dataclasses import replace
 
-    from neuralplay.training.skiing_tokenizer import kernel_centres
+    from neuralplay.training.skiing_tokenizer import warm_weights
 
     wide, local = VQVAE(TINY), VQVAE(replace(TINY, local_encoder=True))
-    local.load_state_dict(kernel_centres(wide.state_dict(), local.state_dict()))
+    local.load_state_dict(warm_weights(wide.state_dict(), local.state_dict()))
     kernel = wide.state_dict()["encoder.net.1.net.1.weight"]
     assert kernel.shape[2:] == (3, 3)
     torch.testing.assert_close(local.state_dict()["encoder.net.1.net.1.weight"], kernel[:, :, 1:2, 1:2])
     for name in ("decoder.net.0.weight", "encoder.net.0.weight", "codebook.codes"):  # the rest as it was
         torch.testing.assert_close(local.state_dict()[name], wide.state_dict()[name])
+
+
+def test_a_warm_start_with_a_larger_codebook_keeps_the_weights_and_restarts_the_codes():
+    from dataclasses import replace
+
+    from neuralplay.training.skiing_tokenizer import warm_weights
+
+    torch.manual_seed(0)
+    source, larger = VQVAE(TINY), VQVAE(replace(TINY, codebook_size=64))
+    larger.load_state_dict(warm_weights(source.state_dict(), larger.state_dict()))
+    torch.testing.assert_close(larger.state_dict()["decoder.net.0.weight"], source.state_dict()["decoder.net.0.weight"])
+    assert larger.codebook.codes.shape == (1, 64, TINY.code_dim) and not larger.codebook.ema_count.any()
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, TINY.n_colours, (4, 105, 80), dtype=np.uint8))
+    larger.train()
+    larger(frames)  # the first batch restarts every code on the encoder's outputs
+    outputs = larger.latents(one_hot_frames(frames, TINY.n_colours)).permute(0, 2, 3, 1).reshape(-1, TINY.code_dim)
+    nearest = torch.cdist(larger.codebook.codes[0], outputs.detach()).min(dim=1).values
+    assert nearest.max() < 0.1
 
 
 def test_a_local_encoders_code_changes_only_with_its_own_patch():

@@ -213,9 +213,13 @@ def source_model_config(source: Path) -> STConfig:
 def warm_start(model: STTransformer, source: Path) -> None:
     """Load the weights of a dynamics run or checkpoint folder into `model`. Layers the source
     lacks come after its own and start as identity (each residual branch's output layer is
-    zero), so the model starts as the source and grows from there."""
+    zero), so the model starts as the source and grows from there. Where this run's tokenizer
+    has another number of codes than the source's, the token embedding and the head start
+    fresh; the layers between them keep the source's weights."""
     start = load_model(source)[0] if run_state.is_run(source) else model_from_checkpoint(source)
-    model.load_state_dict(start.state_dict(), strict=False)  # model_config made the rest the same
+    own = model.state_dict()
+    same = {name: value for name, value in start.state_dict().items() if value.shape == own[name].shape}
+    model.load_state_dict(same, strict=False)  # model_config made the rest the same
     for block in model.blocks[start.cfg.n_layers:]:
         for output in (block.spatial.out, block.temporal.out, block.ff[-1]):
             nn.init.zeros_(output.weight)

@@ -36,6 +36,7 @@ class TokenizerTrainConfig:
     model: VQVAEConfig = field(default_factory=VQVAEConfig)
     skier_weight: float | None = None  # the model's loss weight of skier pixels, also on resume (None: keep)
     init_from: str | None = None  # an exported tokenizer's folder a new run starts from (its size, model.hud_band)
+    codebook_size: int | None = None  # with init_from: this many codes, the codebook started afresh (None: the source's)
 
 
 def codebook_use(tokens: np.ndarray, codebook_size: int, groups: int) -> tuple[float, float]:
@@ -117,16 +118,22 @@ def model_from_checkpoint(folder: str | Path) -> VQVAE:
     return model
 
 
-def kernel_centres(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A source tokenizer's weights for a target whose encoder is local: where the target
-    has a 1x1 kernel and the source a wider one, the kernel's centre tap (what the pixel
-    itself contributed). Everything else is the source's as it is."""
+def warm_weights(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A source tokenizer's weights for a target that may differ from it in two ways. Where
+    the target's encoder is local (a 1x1 kernel where the source has a wider one), the
+    kernel's centre tap: what the pixel itself contributed. Where the target's codebook has
+    another size, the target's own fresh codebook: its zero counts restart every code on the
+    first batch's encoder outputs. Everything else is the source's as it is."""
     out = dict(source)
     for name, want in target.items():
         have = source[name]
-        if have.shape != want.shape and have.dim() == 4 and want.shape[2:] == (1, 1):
+        if have.shape == want.shape:
+            continue
+        if have.dim() == 4 and want.shape[2:] == (1, 1):
             h, w = have.shape[2:]
             out[name] = have[:, :, h // 2:h // 2 + 1, w // 2:w // 2 + 1].clone()
+        elif name.startswith("codebook."):
+            out[name] = want.clone()
     return out
 
 
@@ -179,14 +186,15 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
     if resume and (run_dir / run_state.CONFIG).exists():  # a resumed run keeps its model
         cfg.model = saved_model_config(run_dir)
-    if start is not None:  # a warm start takes its source's model; a HUD band or a local encoder may be added
+    if start is not None:  # a warm start takes its source's model; a HUD band, a local encoder or a codebook size may change
         cfg.model = replace(start.cfg, hud_band=cfg.model.hud_band or start.cfg.hud_band,
-                            local_encoder=cfg.model.local_encoder or start.cfg.local_encoder)
+                            local_encoder=cfg.model.local_encoder or start.cfg.local_encoder,
+                            codebook_size=cfg.codebook_size or start.cfg.codebook_size)
     if cfg.skier_weight is not None:  # a loss weight, not the architecture: it may change on resume
         cfg.model = replace(cfg.model, skier_weight=cfg.skier_weight)
     model = VQVAE(cfg.model)
     if start is not None:
-        model.load_state_dict(kernel_centres(start.state_dict(), model.state_dict()))
+        model.load_state_dict(warm_weights(start.state_dict(), model.state_dict()))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
