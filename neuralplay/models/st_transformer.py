@@ -188,22 +188,36 @@ class STTransformer(nn.Module):
         rows = group_codes(tokens, self.cfg) + self.group_offset
         return self.token(rows).sum(dim=-2) + self.pos + self.action(actions)[..., None, :]
 
-    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, G * K):
-        each group's K code logits side by side."""
+    def logits(self, states: torch.Tensor) -> torch.Tensor:
+        """The last layer's states (..., d) -> logits (..., G * K): each group's K code logits
+        side by side."""
+        return self.head(self.norm(states))
+
+    def states(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> the last layer's states
+        (B, T, N, d)."""
         x = self.embed(tokens, actions)
         for block in self.blocks:
             x, _ = block(x)
-        return self.head(self.norm(x))
+        return x
 
-    def predict_every_frame(self, tokens: torch.Tensor, masked_tokens: torch.Tensor,
-                            actions: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, N, G * K) of every frame of a clip from its partly masked tokens
-        (B, T, N) and the clean frames before it (`STBlock.two_stream`)."""
+    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, G * K)."""
+        return self.logits(self.states(tokens, actions))
+
+    def every_frame_states(self, tokens: torch.Tensor, masked_tokens: torch.Tensor,
+                           actions: torch.Tensor) -> torch.Tensor:
+        """The last layer's states (B, T, N, d) of every frame of a clip from its partly masked
+        tokens (B, T, N) and the clean frames before it (`STBlock.two_stream`)."""
         clean, masked = self.embed(tokens, actions), self.embed(masked_tokens, actions)
         for block in self.blocks:
             clean, masked = block.two_stream(clean, masked)
-        return self.head(self.norm(masked))
+        return masked
+
+    def predict_every_frame(self, tokens: torch.Tensor, masked_tokens: torch.Tensor,
+                            actions: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, N, G * K) of every frame of a clip (`every_frame_states`)."""
+        return self.logits(self.every_frame_states(tokens, masked_tokens, actions))
 
     def mask_frames(self, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Which tokens of `frames` frames to mask (frames, N): a share gamma(r), r ~ U(0, 1),
@@ -229,9 +243,10 @@ class STTransformer(nn.Module):
         masked = torch.zeros_like(tokens, dtype=torch.bool)
         masked[:, first:] = self.mask_frames(b * (t - first), generator).reshape(b, t - first, n)
         inp = tokens.masked_fill(masked, self.cfg.mask_id)
-        logits = self.predict_every_frame(tokens, inp, actions) if every_frame else self(inp, actions)
+        states = self.every_frame_states(tokens, inp, actions) if every_frame else self.states(inp, actions)
         k = self.cfg.codes_per_group
-        logits = logits[masked].reshape(-1, self.cfg.groups, k)
+        # The head (G x K logits a token) only where the loss looks, not on every token of every frame.
+        logits = self.logits(states[masked]).reshape(-1, self.cfg.groups, k)
         target = group_codes(tokens[masked], self.cfg)
         per_token = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
         changed = torch.zeros_like(masked)
@@ -271,7 +286,7 @@ class STTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             x, k_new, v_new = block.step(x, cache[i, 0], cache[i, 1])
             new.append(torch.stack([k_new, v_new]))
-        return self.head(self.norm(x)), torch.stack(new)
+        return self.logits(x), torch.stack(new)
 
     def append(self, cache: torch.Tensor, new: torch.Tensor, keep: int | None = None) -> torch.Tensor:
         """Add a finished frame's keys/values to the cache, keeping the last `keep` frames."""
