@@ -425,8 +425,9 @@ def build_parser() -> Parser:
     train.add_argument("--batch-size", type=int, help="defaults: Tetris 128, tokenizer 32, dynamics 16")
     train.add_argument("--lr", type=float, help="peak learning rate (defaults: 1e-3, dynamics 5e-4)")
     train.add_argument("--adv-weight", type=float, default=0.02, help="weight of the GAN loss")
-    train.add_argument("--codebook-size", type=int, help="skiing-tokenizer: codes per codebook (default 512; with --init-from the "
-                            "source's, or a fresh codebook of this many codes)")
+    train.add_argument("--codebook-size", type=int,
+                       help="skiing-tokenizer: codes per codebook (default 512; with --init-from the source's, "
+                            "or fresh codebooks of this many codes)")
     train.add_argument("--codebook-groups", type=int,
                        help="skiing-tokenizer: codebooks of a product quantiser; a token is one code of each "
                             "(default 1)")

@@ -69,7 +69,6 @@ def test_a_deeper_warm_start_begins_as_its_source(tiny_skiing):
     assert grown.ff[-1].weight.grad.abs().sum() > 0  # and the new layers learn
 
 
-
 def test_a_warm_start_onto_a_larger_codebook_keeps_the_layers_between_embedding_and_head(tiny_skiing):
     from dataclasses import replace
 
