@@ -214,11 +214,6 @@ class STTransformer(nn.Module):
             clean, masked = block.two_stream(clean, masked)
         return masked
 
-    def predict_every_frame(self, tokens: torch.Tensor, masked_tokens: torch.Tensor,
-                            actions: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, N, G * K) of every frame of a clip (`every_frame_states`)."""
-        return self.logits(self.every_frame_states(tokens, masked_tokens, actions))
-
     def mask_frames(self, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Which tokens of `frames` frames to mask (frames, N): a share gamma(r), r ~ U(0, 1),
         drawn for each frame."""
@@ -232,7 +227,7 @@ class STTransformer(nn.Module):
              every_frame: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MaskGIT objective: mask a cosine-scheduled share of the last frame's tokens and
         predict them from the rest and the clean frames before; with every_frame, the same
-        for each frame after the first (`predict_every_frame`), T - 1 predictions a clip.
+        for each frame after the first (`every_frame_states`), T - 1 predictions a clip.
         regions: name -> (B, T, N) bool, tokens whose loss counts cfg.<name>_weight times
         ("skier": where the skier is or was, "hud": the HUD's rows).
         Returns the loss and the accuracies of the masked tokens: all, those that differ from
