@@ -456,7 +456,8 @@ def build_parser() -> Parser:
                             "more than the source's adds layers after its own, which start as identity")
     train.add_argument("--eval-every", type=int, help="steps between evaluations (default 1000, Skiing 500)")
     train.add_argument("--max-minutes", type=float, help="stop (and checkpoint) after this long")
-    train.add_argument("--resume", action="store_true", help="continue the run in --run")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --run (it keeps its model and what it started from)")
     train.add_argument("--init-from", metavar="RUN|CHECKPOINT",
                        help="Tetris: start a new run from a run folder's models or an exported checkpoint's "
                             "generator (e.g. the shipped `tetris`); skiing-dynamics: from a dynamics run "

@@ -227,8 +227,9 @@ def test_a_warm_started_run_resumes_after_its_source_is_gone(data_dir, tmp_path)
     train(cfg, show_progress=False)
     assert json.loads((run / "config.json").read_text())["fresh_parameters"]
     shutil.rmtree(source)
-    cfg = replace(cfg, steps=3, fresh_parameters=[])
+    cfg = replace(cfg, steps=3, fresh_parameters=[], init_from=None)
     assert train(cfg, resume=True, show_progress=False)["step"] == 3
+    assert json.loads((run / "config.json").read_text())["init_from"] == str(source)  # its lineage kept
 
 
 def test_the_moving_average_moves_toward_the_weights_by_one_minus_the_decay():

@@ -220,8 +220,9 @@ def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it_with_a_n
         torch.testing.assert_close(weights, source.state_dict()[name], atol=1e-4, rtol=0)
 
     run("long", 2, context=4, change_weight=3.0)  # resumed: the run keeps its context, takes the new loss weight
-    saved = run_state.config(tmp_path / "long", "")["model"]
-    assert saved["context"] == 6 and saved["change_weight"] == 3.0
+    saved = run_state.config(tmp_path / "long", "")
+    assert saved["model"]["context"] == 6 and saved["model"]["change_weight"] == 3.0
+    assert saved["init_from"] == str(tmp_path / "short")  # and says where it started from
 
 
 class HudLeakingTokenizer:
@@ -314,6 +315,11 @@ def test_a_tokenizer_run_starts_from_an_exported_tokenizer_with_the_hud_apart(da
     assert cfg["model"]["local_encoder"] is True and cfg["model"]["codebook_size"] == 64
     assert local_model.state_dict()["encoder.net.1.net.1.weight"].shape[2:] == (1, 1)
     assert local_model.codebook.codes.shape[1] == 64
+    result = neuralplay("train", "skiing-tokenizer", "--data", str(data_dir), "--run", str(local), "--resume",
+                        "--steps", "2", "--batch-size", "4", "--threads", "1", "--precision", "fp32")
+    assert result.returncode == 0, result.stderr
+    resumed = json.loads((local / "config.json").read_text())  # a resume keeps where the run started from
+    assert resumed["init_from"] == str(tmp_path / "exported") and resumed["codebook_size"] == 64
 
 
 def test_a_local_encoder_starts_from_the_centres_of_a_wider_encoders_kernels():

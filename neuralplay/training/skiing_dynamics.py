@@ -263,6 +263,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     gen = torch.Generator().manual_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        run_state.keep_lineage(run_dir, cfg, ("init_from",))
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
     cfg.model = model_config(cfg, resume, tokenizer)
     data_dir = Path(cfg.data)

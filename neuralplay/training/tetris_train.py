@@ -234,11 +234,11 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
 
     gen, disc = Generator(cfg.model), Discriminator(cfg.model)
     saved = run_state.config(run_dir, HOW_TO_TRAIN) if resume and (run_dir / run_state.CONFIG).exists() else {}
-    if saved:  # a resumed run keeps its own average (its checkpoint holds one or not)
+    if saved:  # a resumed run keeps its own average (its checkpoint holds one or not) and its lineage
         cfg.ema_decay = saved.get("ema_decay", 0.0)
-    if "fresh_parameters" in saved:  # the source may have changed since (a new shipped checkpoint)
-        cfg.fresh_parameters = saved["fresh_parameters"]
-    elif cfg.init_from:
+        # its fresh layers too: the source may have changed since (a new shipped checkpoint)
+        run_state.keep_lineage(run_dir, cfg, ("init_from", "fresh_parameters"))
+    if cfg.init_from and "fresh_parameters" not in saved:
         cfg.fresh_parameters = sorted(fresh_parameters(gen, Path(cfg.init_from)))
     fresh = set(cfg.fresh_parameters)
     if cfg.init_from and not resume:
