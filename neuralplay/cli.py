@@ -211,7 +211,10 @@ def train_skiing(args) -> int:
         model = STConfig(**({} if args.context is None else {"context": args.context}))
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
                  "change_weight": args.change_weight, "skier_weight": args.skier_weight,
-                 "hud_weight": args.hud_weight, "every_frame": args.every_frame, "layers": args.layers}
+                 "hud_weight": args.hud_weight, "every_frame": args.every_frame, "layers": args.layers,
+                 "stale_context": args.stale_context}
+        if not 0 <= args.stale_context < 1:
+            raise UserError(f"--stale-context {args.stale_context}: a share of tokens, 0 or more and below 1")
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
@@ -468,6 +471,10 @@ def build_parser() -> Parser:
                        help="skiing-dynamics: mask and predict every frame of each clip from the clean frames "
                             "before it (a second, masked stream through the model), not only the last: "
                             "context - 1 predictions a clip, a step taking about three times as long")
+    train.add_argument("--stale-context", type=float, default=0.0, metavar="R",
+                       help="skiing-dynamics: the model reads the past frames of each clip with up to this share "
+                            "of their tokens (drawn per clip) kept from the frame before, as an open loop that "
+                            "missed a change shows them; the targets stay real (default 0: none)")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
                             "with --init-from it may differ from the source's; a resumed run keeps its own")

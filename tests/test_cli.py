@@ -134,6 +134,7 @@ def test_the_cli_names_the_skiing_steerings():
     (("train", "skiing-dynamics", "--skier-weight", "-1"), ("--skier-weight -1", "positive")),
     (("train", "skiing-dynamics", "--hud-weight", "0"), ("--hud-weight 0", "positive")),
     (("train", "skiing-dynamics", "--layers", "0"), ("--layers 0", "1 layer or more")),
+    (("train", "skiing-dynamics", "--stale-context", "1"), ("--stale-context 1.0", "below 1")),
     (("train", "skiing-dynamics", "--init-from", "no-such-run"), ("no-such-run", "train skiing-dynamics")),
     (("train", "skiing-tokenizer", "--init-from", "no-such-run"), ("no-such-run", "skiing-tokenizer")),
     (("train", "tetris", "--columns", "9"), ("--columns 9", "--layers")),

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 
 from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
 from neuralplay.training.skiing_data import HUD_ROWS  # noqa: E402
-from neuralplay.training.skiing_dynamics import hud_tokens, sample_clips, skier_tokens  # noqa: E402
+from neuralplay.training.skiing_dynamics import hud_tokens, sample_clips, skier_tokens, stale_tokens  # noqa: E402
 
 
 def test_skier_tokens_are_the_patches_with_a_skier_pixel():
@@ -40,3 +40,16 @@ def test_hud_tokens_are_the_rows_that_hold_the_hud():
     rows_with_hud = [r for r in range(14) if marked[r].all()]
     assert rows_with_hud == [r for r in range(14) if r * 8 < HUD_ROWS] == [0, 1]
     assert marked.sum() == 2 * 10
+
+
+def test_stale_tokens_keep_some_past_tokens_and_never_touch_the_first_or_predicted_frame():
+    import torch
+
+    tokens = torch.arange(4 * 6 * 50).reshape(4, 6, 50)  # every token differs from every other
+    assert torch.equal(stale_tokens(tokens, 0.0, torch.Generator().manual_seed(0)), tokens)
+    shown = stale_tokens(tokens, 0.9, torch.Generator().manual_seed(0))
+    assert torch.equal(shown[:, 0], tokens[:, 0]) and torch.equal(shown[:, -1], tokens[:, -1])
+    stale = shown[:, 1:-1] != tokens[:, 1:-1]
+    assert 0 < stale.float().mean() < 0.9
+    assert torch.equal(shown[:, 1:-1][stale], shown[:, :-2][stale])  # a stale token is the one shown before
+    assert (shown[:, 2:-1] == tokens[:, :-3]).any()  # and a miss can last two frames

@@ -55,6 +55,24 @@ def test_change_weight_counts_the_tokens_that_change_more():
     assert not torch.isclose(expected, per_token[masked].mean())  # the weighting matters on this clip
 
 
+def test_the_loss_reads_the_context_given_and_scores_against_the_real_tokens():
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = STTransformer(TINY)
+    tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
+    shown = tokens.clone()
+    shown[:, 1:3] = tokens[:, :1]  # the middle frames stalled on the first
+    loss, _ = model.loss(tokens, actions, torch.Generator().manual_seed(1), context=shown)
+
+    masked = model.mask_frames(8, torch.Generator().manual_seed(1))
+    inp = shown.clone()
+    inp[:, -1][masked] = TINY.mask_id
+    logits = model(inp, actions)[:, -1]
+    torch.testing.assert_close(loss, F.cross_entropy(logits[masked], tokens[:, -1][masked]))
+    assert not torch.isclose(loss, model.loss(tokens, actions, torch.Generator().manual_seed(1))[0])
+
+
 def test_region_weights_multiply_the_weight_of_their_tokens():
     import torch.nn.functional as F
 

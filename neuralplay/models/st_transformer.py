@@ -223,13 +223,15 @@ class STTransformer(nn.Module):
         return torch.rand(frames, n, generator=generator) < share
 
     def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None,
-             regions: dict[str, torch.Tensor] | None = None,
-             every_frame: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             regions: dict[str, torch.Tensor] | None = None, every_frame: bool = False,
+             context: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MaskGIT objective: mask a cosine-scheduled share of the last frame's tokens and
         predict them from the rest and the clean frames before; with every_frame, the same
         for each frame after the first (`every_frame_states`), T - 1 predictions a clip.
         regions: name -> (B, T, N) bool, tokens whose loss counts cfg.<name>_weight times
         ("skier": where the skier is or was, "hud": the HUD's rows).
+        context: what the model reads in place of `tokens` (B, T, N), e.g. frames with the
+        errors of an open loop in them; the targets stay `tokens` (default: `tokens` itself).
         Returns the loss and the accuracies of the masked tokens: all, those that differ from
         the frame before (where there are any), and each region's."""
         regions = regions or {}
@@ -237,8 +239,9 @@ class STTransformer(nn.Module):
         first = 1 if every_frame else t - 1
         masked = torch.zeros_like(tokens, dtype=torch.bool)
         masked[:, first:] = self.mask_frames(b * (t - first), generator).reshape(b, t - first, n)
-        inp = tokens.masked_fill(masked, self.cfg.mask_id)
-        states = self.every_frame_states(tokens, inp, actions) if every_frame else self.states(inp, actions)
+        seen = tokens if context is None else context
+        inp = seen.masked_fill(masked, self.cfg.mask_id)
+        states = self.every_frame_states(seen, inp, actions) if every_frame else self.states(inp, actions)
         k = self.cfg.codes_per_group
         # The head (G x K logits a token) only where the loss looks, not on every token of every frame.
         logits = self.logits(states[masked]).reshape(-1, self.cfg.groups, k)

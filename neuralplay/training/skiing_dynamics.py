@@ -48,6 +48,7 @@ class DynamicsTrainConfig:
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
+    stale_context: float = 0.0  # up to this share of the past frames' tokens the model reads stale (`stale_tokens`)
     model: STConfig = field(default_factory=STConfig)
 
 
@@ -107,6 +108,21 @@ def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
         skier.append(shown)
     return (torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long),
             torch.from_numpy(np.stack(skier)))
+
+
+def stale_tokens(tokens: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Clips (B, T, N) as an open loop that missed some changes would show them: in every
+    frame but the first and the last (the one predicted), each token keeps, with a chance
+    drawn per clip from U(0, rate), the token it has in the frame before as shown (so a miss
+    can last); the rest are the real ones. The model learns to carry on from such a past
+    rather than take a stalled slope or skier for a stopped one."""
+    b, t, n = tokens.shape
+    chance = torch.rand(b, 1, generator=generator) * rate
+    shown = tokens.clone()
+    for f in range(1, t - 1):
+        stale = torch.rand(b, n, generator=generator) < chance
+        shown[:, f] = torch.where(stale, shown[:, f - 1], tokens[:, f])
+    return shown
 
 
 @torch.no_grad()
@@ -305,7 +321,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         tokens, actions, skier = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        loss, stats = model.loss(tokens, actions, gen, regions(skier), every_frame=cfg.every_frame)
+        shown = stale_tokens(tokens, cfg.stale_context, gen) if cfg.stale_context > 0 else None
+        loss, stats = model.loss(tokens, actions, gen, regions(skier), every_frame=cfg.every_frame, context=shown)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
