@@ -116,6 +116,7 @@ def bench_skiing(checkpoint: str | None = None, tokenizer: str | None = None, st
         "startup_s": round(startup_seconds("skiing", checkpoint, tokenizer), 3),
         "threads": threads,
         "maskgit_steps": model.sampling.steps,
+        "temperature": model.sampling.temperature,
         "steps": steps,
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # annotations only: importing the runtime loads onnxruntime
 PLAYABLE = ("tetris", "skiing")  # play, collect, bench
 TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
 MASKGIT_HELP = "Skiing: MaskGIT passes a neural frame takes (default: the checkpoint's, recorded at export)"
+TEMPERATURE_HELP = ("Skiing: draw each code from the model's distribution at this temperature instead of taking "
+                    "the most likely one (default 0: the most likely)")
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
@@ -40,15 +42,17 @@ def default_run(game: str) -> Path:
 
 
 def skiing_sampling(args) -> Sampling | None:
-    """Neural Skiing's decoding as --maskgit-steps asks; None where not given (the
-    checkpoint's own then)."""
+    """Neural Skiing's decoding as --maskgit-steps and --temperature ask; None where neither
+    is given (the checkpoint's passes, the most likely codes)."""
     from neuralplay.runtime.skiing import Sampling
 
-    if args.maskgit_steps is None:
+    if args.maskgit_steps is None and not args.temperature:
         return None
-    if args.maskgit_steps < 1:
+    if args.maskgit_steps is not None and args.maskgit_steps < 1:
         raise UserError(f"--maskgit-steps {args.maskgit_steps}: a frame takes 1 MaskGIT pass or more")
-    return Sampling(steps=args.maskgit_steps)
+    if args.temperature < 0:
+        raise UserError(f"--temperature {args.temperature}: 0 (the most likely code) or more")
+    return Sampling(steps=args.maskgit_steps, temperature=args.temperature)
 
 
 def cmd_play(args) -> int:
@@ -377,6 +381,7 @@ def build_parser() -> Parser:
                       help="Skiing: console frames per step (4: 15 steps/s, as ALE's default)")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
+    play.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
     play.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     play.add_argument("--record", nargs="?", const="", metavar="PATH",
                       help="record the session (default path: the user data folder's recordings/)")
@@ -527,6 +532,7 @@ def build_parser() -> Parser:
     ev.add_argument("--report", help="write PNG pictures and charts to this folder")
     ev.add_argument("--closed-loop-steps", type=int, default=5000)
     ev.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
+    ev.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
     ev.add_argument("--rollouts", type=int, default=6, metavar="R",
                     help="skiing: open-loop rollouts of 300 steps, shared round the held-out episodes (default 6)")
     ev.add_argument("--threads", type=int, default=2)
@@ -540,6 +546,7 @@ def build_parser() -> Parser:
     bench.add_argument("--steps", type=int, help="neural steps (default: Tetris 3000, Skiing 10000)")
     bench.add_argument("--threads", type=int, default=1)
     bench.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
+    bench.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
     bench.set_defaults(func=cmd_bench)
     return p
 

@@ -85,6 +85,8 @@ def test_the_checkpoint_says_how_many_maskgit_passes_a_frame_takes(tiny_skiing, 
     assert forwards_a_frame(NeuralSkiing(folder, tiny_skiing.tokenizer)) == 1 + 1  # its pass, then the cache's
     assert forwards_a_frame(NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=3))) == 3 + 1
     assert NeuralSkiing(tiny_skiing.dynamics, tiny_skiing.tokenizer).sampling.steps == 3  # none recorded: 3
+    drawn = NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=None, temperature=1.0))
+    assert forwards_a_frame(drawn) == 1 + 1 and drawn.sampling.temperature == 1.0  # its passes, drawn codes
 
 
 def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, tmp_path):
@@ -148,17 +150,18 @@ def test_bench_and_play_from_the_command_line(tiny_skiing):
     for key in ("neural_steps_per_s", "real_steps_per_s", "neural_ms_p50", "neural_ms_p99", "startup_s",
                 "threads", "rss_mb_start", "rss_mb_end"):
         assert facts[key] > 0, key
-    assert facts["maskgit_steps"] == 2
+    assert facts["maskgit_steps"] == 2 and facts["temperature"] == 0
     result = neuralplay("play", "skiing", "--compare", "--autopilot", "--max-steps", "10", "--speed", "8", *folders)
     assert result.returncode == 0, result.stderr
-    result = neuralplay("eval", "skiing", "--json", "--data", str(tiny_skiing.data), *folders)
+    result = neuralplay("eval", "skiing", "--json", "--data", str(tiny_skiing.data), "--temperature", "0.5", *folders)
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     for key in ("teacher_forced_psnr_db", "rollout_psnr_db_15", "rollout_psnr_db_60", "skier_persistence",
                 "token_accuracy"):
         assert key in facts
-    assert facts["maskgit_steps"] == 3  # the checkpoint's (none recorded: the default)
+    assert facts["maskgit_steps"] == 3 and facts["temperature"] == 0.5  # the checkpoint's passes (none recorded: 3)
     one_line_error(neuralplay("bench", "skiing", "--maskgit-steps", "0", *folders), "--maskgit-steps 0", "1 MaskGIT")
+    one_line_error(neuralplay("eval", "skiing", "--temperature", "-1", *folders), "--temperature -1.0", "or more")
 
 
 def test_missing_skiing_checkpoint_is_one_line(tmp_path):

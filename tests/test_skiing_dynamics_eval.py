@@ -12,7 +12,8 @@ from neuralplay.errors import UserError  # noqa: E402
 from neuralplay.games.skiing import PSNR_CAP_DB, SKIER, frame_mse, psnr_from_mse  # noqa: E402
 from neuralplay.training.skiing_data import load_episode  # noqa: E402
 from neuralplay.training.skiing_dynamics_eval import (  # noqa: E402
-    evaluate_checkpoint, evaluate_dynamics, horizon_psnr_db, skier_match, skier_persistence, summary_lines,
+    evaluate_checkpoint, evaluate_dynamics, horizon_psnr_db, skier_match, sideways_px_per_step, skier_persistence,
+    summary_lines,
 )
 
 SMALL = {"teacher_forced": 12, "rollouts": 4, "horizon": 300}
@@ -108,6 +109,7 @@ def test_an_oracle_that_replays_the_truth_scores_perfectly(tiny, neural):
         assert perfect[key] == 1.0
     assert set(perfect["psnr_by_horizon"]) == {PSNR_CAP_DB}
     assert set(perfect["skier_persistence_by_rollout"]) <= {1.0, None}
+    assert perfect["skier_sideways_px_per_step"] == perfect["real_skier_sideways_px_per_step"] > 0
 
 
 class HeldFrame:
@@ -135,6 +137,8 @@ def test_the_baselines_are_what_a_model_that_holds_its_frame_scores(tiny, neural
     assert held["psnr_by_horizon"] == held["frozen_psnr_by_horizon"] == result["frozen_psnr_by_horizon"]
     assert held["rollout_psnr_db_15"] == held["frozen_rollout_psnr_db_15"] == result["frozen_rollout_psnr_db_15"]
     assert held["skier_persistence"] == held["frozen_skier_persistence"] == result["frozen_skier_persistence"]
+    assert held["skier_sideways_px_per_step"] in (0.0, None)  # a held skier never moves
+    assert held["real_skier_sideways_px_per_step"] == result["real_skier_sideways_px_per_step"]
     assert held["copy_previous_psnr_db"] < PSNR_CAP_DB  # the episodes move
     assert any("copied" in line for line in summary_lines(result))
 
@@ -153,17 +157,19 @@ def test_metric_helpers_on_hand_made_frames(tiny):
     mse = np.array([[frame_mse(p, t) for p, t in zip(pred, frames)] for pred in (frames, frames)])
     assert horizon_psnr_db(mse) == [PSNR_CAP_DB] * len(frames)
     assert psnr_from_mse(frame_mse(no_skier[0], frames[0])) == pytest.approx(psnr_db(no_skier[0], frames[0]))
+    assert sideways_px_per_step([np.array([10.0, 11.0, np.nan, 12.0, 11.5])]) == pytest.approx(0.75)
+    assert sideways_px_per_step([np.array([np.nan, 5.0])]) is None
     worse = horizon_psnr_db(np.array([[frame_mse(no_skier[0], frames[0])], [0.0]]))[0]
     assert worse == pytest.approx(psnr_from_mse(frame_mse(no_skier[0], frames[0]) / 2))  # the mean of the errors
 
 
-def test_report_writes_two_valid_pngs(tiny, tmp_path):
+def test_report_writes_three_valid_pngs(tiny, tmp_path):
     from PIL import Image
 
     result = evaluate_checkpoint(str(tiny.dynamics), str(tiny.tokenizer), tiny.data, threads=1,
                                  report=tmp_path / "report", teacher_forced=4, rollouts=2, horizon=60)
     assert result["data"] == str(tiny.data) and result["checkpoint"]
-    for name in ("rollout_strips.png", "psnr_by_horizon.png"):
+    for name in ("rollout_strips.png", "psnr_by_horizon.png", "skier_tracks.png"):
         with Image.open(tmp_path / "report" / name) as image:
             image.verify()
             assert image.format == "PNG" and min(image.size) > 100

@@ -9,7 +9,7 @@ never grows) and decodes the tokens into a palette frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,7 @@ def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
 
 @dataclass
 class Sampling:
-    steps: int = 3  # MaskGIT passes per frame (one more pass then caches the frame)
+    steps: int | None = 3  # MaskGIT passes per frame (one more pass then caches the frame); None: the checkpoint's
     temperature: float = 0.0  # 0: the most likely token at each pass (Skiing is deterministic)
 
 
@@ -99,7 +99,8 @@ class NeuralSkiing:
         self._step = onnx_session(self.step_ckpt.onnx_path, threads)
         # The passes a frame takes are the checkpoint's (chosen at export, by measurement),
         # unless the caller gives its own.
-        self.sampling = sampling or Sampling(steps=int(self.step_ckpt.meta.get("maskgit_steps", Sampling.steps)))
+        recorded = int(self.step_ckpt.meta.get("maskgit_steps", Sampling.steps))
+        self.sampling = replace(sampling or Sampling(), steps=(sampling and sampling.steps) or recorded)
         self.rng = np.random.default_rng(seed)
         self.cache: np.ndarray | None = None
         self.tokens = np.zeros(self.n_tokens, np.int64)

@@ -19,6 +19,9 @@ frames under its actions. What is measured:
   appears with its centroid within 3 pixels (each axis, at 105x80) of ALE's skier
   centroid; frames where ALE shows no skier pixels are not counted. `skier_persistence_by_rollout`
   gives the same share for each rollout, in the order of `rollout_starts`.
+  `skier_sideways_px_per_step` (`real_skier_sideways_px_per_step` for ALE's frames): the
+  mean change of the skier's centroid column from one open-loop frame to the next where both
+  show it, at 105x80; a model whose skier stands while ALE's drifts loses it.
 - baselines that know nothing of the dynamics, on the same frames: `copy_previous_psnr_db`
   (the real frame t - 1 offered as frame t) beside the teacher-forced PSNR, and the start
   frame held still for the whole rollout (`frozen_rollout_psnr_db_15`, `_60`,
@@ -59,6 +62,19 @@ def skier_centroid(frame: np.ndarray) -> tuple[float, float] | None:
     """(row, column) mean of the skier-coloured pixels of a palette frame, or None."""
     rows, cols = np.nonzero(frame == SKIER)
     return (float(rows.mean()), float(cols.mean())) if len(rows) else None
+
+
+def skier_column(frame: np.ndarray) -> float:
+    """The skier's centroid column, NaN when the frame shows no skier."""
+    centroid = skier_centroid(frame)
+    return np.nan if centroid is None else centroid[1]
+
+
+def sideways_px_per_step(tracks: list[np.ndarray]) -> float | None:
+    """Mean |change of the skier's column| between consecutive frames that both show it."""
+    steps = np.concatenate([np.abs(np.diff(t)) for t in tracks]) if tracks else np.zeros(0)
+    steps = steps[~np.isnan(steps)]
+    return float(steps.mean()) if len(steps) else None
 
 
 def skier_match(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
@@ -182,24 +198,27 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
 
 
 def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, int]], horizon: int,
-              times: list[float], keep: int = 2) -> tuple[dict, list[dict]]:
-    """Rollouts under the episodes' own actions; returns the metrics and, for the first
-    `keep` rollouts, the real and neural frames at REPORT_HORIZONS. The same figures for the
-    start frame held still are the `frozen_` baseline."""
+              times: list[float], keep: int = 2) -> tuple[dict, list[dict], list[dict]]:
+    """Rollouts under the episodes' own actions; returns the metrics, for the first `keep`
+    rollouts the real and neural frames at REPORT_HORIZONS, and for every rollout the
+    skier's column in ALE's and the model's frames at each step (the start included). The
+    same figures for the start frame held still are the `frozen_` baseline."""
     past = model.context - 1
     shown = [h for h in REPORT_HORIZONS if h <= horizon]
     mse, frozen_mse = np.zeros((len(plan), horizon)), np.zeros((len(plan), horizon))
     matches: list[list[bool]] = [[] for _ in plan]  # each rollout's frames where ALE shows the skier
     frozen_matches: list[bool] = []
-    strips = []
+    strips, tracks = [], []
     for r, (e, s) in enumerate(plan):
         ep = episodes[e]
         pred = model.reset(*context_before(ep, s, past))
         strip = {"episode": e, "start": s, "horizons": shown, "real": [], "neural": []}
+        track = {"episode": e, "start": s, "real": np.full(horizon + 1, np.nan), "neural": np.full(horizon + 1, np.nan)}
         for k in range(horizon + 1):
             if k:
                 pred = _timed_step(model, ep["actions"][s + k - 1], times)
             true = ep["frames"][s + k]
+            track["real"][k], track["neural"][k] = skier_column(true), skier_column(pred)
             if k:
                 mse[r, k - 1] = frame_mse(pred, true)
                 frozen_mse[r, k - 1] = frame_mse(ep["frames"][s], true)
@@ -212,6 +231,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
                 strip["neural"].append(pred.copy())
         if r < keep:
             strips.append(strip)
+        tracks.append(track)
     by_horizon = horizon_psnr_db(mse) if len(plan) else []
     frozen_by_horizon = horizon_psnr_db(frozen_mse) if len(plan) else []
 
@@ -226,11 +246,13 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
             "skier_persistence": float(np.mean(counted)) if counted else None,
             "frozen_skier_persistence": float(np.mean(frozen_matches)) if frozen_matches else None,
             "skier_persistence_by_rollout": [float(np.mean(m)) if m else None for m in matches],
-            "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips
+            "skier_sideways_px_per_step": sideways_px_per_step([t["neural"] for t in tracks]),
+            "real_skier_sideways_px_per_step": sideways_px_per_step([t["real"] for t in tracks]),
+            "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips, tracks
 
 
 def _evaluate(model: NeuralSkiing, heldout: Path, teacher_forced_n: int, rollouts: int, horizon: int,
-              seed: int) -> tuple[dict, list[dict]]:
+              seed: int) -> tuple[dict, dict]:
     paths = heldout_paths(heldout)
     episodes = [load_episode(p) for p in paths]
     rng = np.random.default_rng(seed)
@@ -239,13 +261,13 @@ def _evaluate(model: NeuralSkiing, heldout: Path, teacher_forced_n: int, rollout
                                   rollouts, horizon, past, rng)
     times: list[float] = []
     result = teacher_forced(model, episodes, teacher_forced_n, rng, times)
-    loop, strips = open_loop(model, episodes, plan, horizon, times)
+    loop, strips, tracks = open_loop(model, episodes, plan, horizon, times)
     result.update(loop)
     result["rollout_starts"] = [f"{paths[e].name}@{s}" for e, s in plan]
     result["step_ms_p50"] = round(float(np.median(times)) * 1e3, 3) if times else None
-    for strip in strips:
-        strip["episode"] = paths[strip["episode"]].name
-    return result, strips
+    for part in strips + tracks:
+        part["episode"] = paths[part["episode"]].name
+    return result, {"strips": strips, "tracks": tracks}
 
 
 def evaluate_dynamics(model: NeuralSkiing, heldout: Path, teacher_forced: int = 200, rollouts: int = 6,
@@ -263,10 +285,11 @@ def evaluate_checkpoint(folder: str | None, tokenizer: str | None, data_dir: Pat
     `report`, also write PNGs there."""
     heldout_paths(Path(data_dir) / "heldout")  # fail on missing data before loading models
     model = NeuralSkiing(folder, tokenizer, threads=threads, seed=seed, sampling=sampling)
-    metrics, strips = _evaluate(model, Path(data_dir) / "heldout", teacher_forced, rollouts, horizon, seed)
-    result = {"checkpoint": model.identity, "data": str(data_dir), "maskgit_steps": model.sampling.steps, **metrics}
+    metrics, shown = _evaluate(model, Path(data_dir) / "heldout", teacher_forced, rollouts, horizon, seed)
+    result = {"checkpoint": model.identity, "data": str(data_dir), "maskgit_steps": model.sampling.steps,
+              "temperature": model.sampling.temperature, **metrics}
     if report is not None:
-        write_report(Path(report), result, strips)
+        write_report(Path(report), result, shown["strips"], shown["tracks"])
         result["report"] = str(report)
     return result
 
@@ -278,6 +301,9 @@ def summary_lines(result: dict) -> list[str]:
 
     def pct(v) -> str:
         return "n/a" if v is None else f"{100 * v:.2f}%"
+
+    def px(v) -> str:
+        return "n/a" if v is None else f"{v:.3f} px"
 
     return [
         f"{result.get('checkpoint')} on {result.get('data')} (held-out episodes)",
@@ -292,7 +318,8 @@ def summary_lines(result: dict) -> list[str]:
         f"(the start frame held: {db(result['frozen_rollout_psnr_db_15'])}, "
         f"{db(result['frozen_rollout_psnr_db_60'])})",
         f"  skier persistence: {pct(result['skier_persistence'])} "
-        f"(the start frame held: {pct(result['frozen_skier_persistence'])})",
+        f"(the start frame held: {pct(result['frozen_skier_persistence'])}); it moves sideways "
+        f"{px(result['skier_sideways_px_per_step'])} a step (ALE's: {px(result['real_skier_sideways_px_per_step'])})",
         f"  one step: {result['step_ms_p50']} ms (median)",
     ]
 
@@ -304,8 +331,9 @@ def headline(result: dict) -> str:
 
 # ---- the report ----------------------------------------------------------------------------
 
-def write_report(folder: Path, result: dict, strips: list[dict]) -> None:
-    """rollout_strips.png (ALE, neural, differences at a few horizons) and psnr_by_horizon.png."""
+def write_report(folder: Path, result: dict, strips: list[dict], tracks: list[dict]) -> None:
+    """rollout_strips.png (ALE, neural, differences at a few horizons), psnr_by_horizon.png
+    and skier_tracks.png (the skier's column in each rollout, ALE's and the model's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,4 +373,34 @@ def write_report(folder: Path, result: dict, strips: list[dict]) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "psnr_by_horizon.png", dpi=90)
+    plt.close(fig)
+    write_skier_tracks(folder / "skier_tracks.png", result, tracks)
+
+
+def write_skier_tracks(path: Path, result: dict, tracks: list[dict]) -> None:
+    """One small chart a rollout: the skier's column over the steps in ALE's frames and the
+    model's, with the band within which persistence counts the model's skier as there."""
+    import matplotlib.pyplot as plt
+
+    cols = min(6, max(1, len(tracks)))
+    rows = max(1, -(-len(tracks) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 1.8 * rows), squeeze=False, sharey=True)
+    for ax in axes.ravel()[len(tracks):]:
+        ax.axis("off")
+    kept = result.get("skier_persistence_by_rollout") or [None] * len(tracks)
+    for ax, track, share in zip(axes.ravel(), tracks, kept):
+        steps = np.arange(len(track["real"]))
+        ax.fill_between(steps, track["real"] - SKIER_TOLERANCE_PX, track["real"] + SKIER_TOLERANCE_PX,
+                        color="grey", alpha=0.3, linewidth=0)
+        ax.plot(steps, track["real"], color="k", linewidth=0.8, label="ALE")
+        ax.plot(steps, track["neural"], color="tab:red", linewidth=0.8, label="neural")
+        kept_text = "" if share is None else f", kept {100 * share:.0f}%"
+        ax.set_title(f"{track['episode']}@{track['start']}{kept_text}", fontsize=6)
+        ax.tick_params(labelsize=6)
+    axes[0, 0].set_ylabel("skier column (px of 80)", fontsize=6)
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"the skier's column in open-loop rollouts; ALE's moves {result['real_skier_sideways_px_per_step'] or 0:.3f} "
+                 f"px a step, the model's {result['skier_sideways_px_per_step'] or 0:.3f}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
