@@ -1,0 +1,107 @@
+"""How well the skier's next sideways step can be told from the frames before it.
+
+ALE's skier moves sideways by whole pixels, on some steps and not others: how far and when
+follows from its pose and a speed the screen does not show. At 105x80 it moves on about one
+step in ten. For every step of the episodes in DATA/heldout, the skier's next step (the
+change of its leftmost column) is predicted by a lookup table built on DATA/train: its key
+is the skier's pose (the shape of its pixels) in the last two frames, its last k steps and
+the action; its answer the step seen most often under that key. For each k, prints the share
+of held-out steps whose key the table holds, the share of those it gets right, and the share
+right of the steps where the skier moves (standing still gets none of those). A model with k
+frames of past sees at least what this table sees.
+
+    python tools/skier_steps.py --data DATA [--history 0 2 4 8 16]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.games.skiing import SKIER
+from neuralplay.training.skiing_data import episode_paths, load_episode
+
+
+def skier_track(frames: np.ndarray) -> list[tuple[int, tuple] | None]:
+    """Each frame's skier as (leftmost column, pose: its pixels' offsets from its top-left
+    corner), None where the frame shows no skier."""
+    track = []
+    for frame in frames:
+        rows, cols = np.nonzero(frame == SKIER)
+        if not len(cols):
+            track.append(None)
+            continue
+        top, left = int(rows.min()), int(cols.min())
+        track.append((left, tuple(zip((rows - top).tolist(), (cols - left).tolist()))))
+    return track
+
+
+def step_examples(frames: np.ndarray, actions: np.ndarray, history: int) -> list[tuple[tuple, int]]:
+    """(key, next step) for every step t whose frames from t - max(history, 1) to t + 1 all
+    show the skier: key = (poses at t - 1 and t, the `history` steps into frame t, action at t)."""
+    track = skier_track(frames)
+    examples = []
+    for t in range(max(history, 1), len(frames) - 1):
+        seen = track[t - max(history, 1):t + 2]
+        if any(s is None for s in seen):
+            continue
+        columns = [s[0] for s in seen]
+        steps = tuple(np.diff(columns[:-1]).tolist()[-history:]) if history else ()
+        key = (track[t - 1][1], track[t][1], steps, int(actions[t]))
+        examples.append((key, columns[-1] - columns[-2]))
+    return examples
+
+
+def lookup_scores(train: list[tuple[tuple, int]], heldout: list[tuple[tuple, int]]) -> dict:
+    """The most common answer of each key in `train`, scored on `heldout`."""
+    table: dict[tuple, Counter] = defaultdict(Counter)
+    for key, step in train:
+        table[key][step] += 1
+    known = [(table[key].most_common(1)[0][0], step) for key, step in heldout if key in table]
+    moving = [(guess, step) for guess, step in known if step != 0]
+    return {"heldout_steps": len(heldout),
+            "known_share": len(known) / len(heldout) if heldout else None,
+            "right": float(np.mean([g == s for g, s in known])) if known else None,
+            "moving_steps": len(moving),
+            "moving_right": float(np.mean([g == s for g, s in moving])) if moving else None}
+
+
+def episodes_examples(folder: Path, history: int) -> list[tuple[tuple, int]]:
+    examples = []
+    for path in episode_paths(folder):
+        episode = load_episode(path)
+        examples += step_examples(episode["frames"], episode["actions"], history)
+    return examples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="a `collect skiing` folder (train/ and heldout/)")
+    parser.add_argument("--history", type=int, nargs="+", default=[0, 2, 4, 8, 16], metavar="K",
+                        help="past steps the table's key holds (default: 0 2 4 8 16)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    try:
+        if min(args.history) < 0:
+            raise UserError(f"--history {min(args.history)}: a number of past steps, 0 or more")
+        results = {k: lookup_scores(episodes_examples(Path(args.data) / "train", k),
+                                    episodes_examples(Path(args.data) / "heldout", k)) for k in args.history}
+    except UserError as err:
+        raise SystemExit(f"error: {err}") from None
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print("past steps | held-out steps | key in the table | right | steps that move | of them right")
+    for k, r in results.items():
+        def pct(v):
+            return "n/a" if v is None else f"{100 * v:.1f}%"
+        print(f"{k:10d} | {r['heldout_steps']:14d} | {pct(r['known_share']):>16} | {pct(r['right']):>5} | "
+              f"{r['moving_steps']:15d} | {pct(r['moving_right'])}")
+
+
+if __name__ == "__main__":
+    main()
