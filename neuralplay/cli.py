@@ -41,18 +41,24 @@ def default_run(game: str) -> Path:
     return user_data_dir() / "runs" / game
 
 
+def maskgit_passes(args) -> int | None:
+    """--maskgit-steps, checked; None where not given."""
+    if args.maskgit_steps is not None and args.maskgit_steps < 1:
+        raise UserError(f"--maskgit-steps {args.maskgit_steps}: a frame takes 1 MaskGIT pass or more")
+    return args.maskgit_steps
+
+
 def skiing_sampling(args) -> Sampling | None:
     """Neural Skiing's decoding as --maskgit-steps and --temperature ask; None where neither
     is given (the checkpoint's passes, the most likely codes)."""
     from neuralplay.runtime.skiing import Sampling
 
-    if args.maskgit_steps is None and not args.temperature:
-        return None
-    if args.maskgit_steps is not None and args.maskgit_steps < 1:
-        raise UserError(f"--maskgit-steps {args.maskgit_steps}: a frame takes 1 MaskGIT pass or more")
+    passes = maskgit_passes(args)
     if args.temperature < 0:
         raise UserError(f"--temperature {args.temperature}: 0 (the most likely code) or more")
-    return Sampling(steps=args.maskgit_steps, temperature=args.temperature)
+    if passes is None and not args.temperature:
+        return None
+    return Sampling(steps=passes, temperature=args.temperature)
 
 
 def cmd_play(args) -> int:
@@ -277,7 +283,10 @@ def cmd_export(args) -> int:
         run_dir = Path(args.run) if args.run else default_run(args.target)
         data = Path(args.data) if args.data else default_data("skiing")
         out_dir = Path(args.out).parent if args.out.endswith(".onnx") else Path(args.out)
-        sampling = skiing_sampling(args)
+        from neuralplay.runtime.skiing import Sampling
+
+        passes = maskgit_passes(args)  # what export records; drawing codes is the player's choice, not the checkpoint's
+        sampling = Sampling(steps=passes) if passes else None
         for path in export_dynamics(run_dir, out_dir, data, args.tokenizer, sampling=sampling):
             print(f"wrote {path} and {path.with_suffix('.onnx')}")
         return 0

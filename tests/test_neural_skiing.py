@@ -97,6 +97,11 @@ def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, t
     meta = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())
     assert meta["maskgit_steps"] == 1 and "teacher_forced_psnr_db" in meta["metrics"]
     assert NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer).sampling.steps == 1
+    result = neuralplay("export", "skiing-dynamics", "--run", str(tiny_skiing.dynamics.parent / "dyn-run"),
+                        "--data", str(tiny_skiing.data), "--tokenizer", str(tiny_skiing.tokenizer),
+                        "--out", str(tmp_path / "cli"), "--maskgit-steps", "2")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "cli" / "skiing_dynamics_step.json").read_text())["maskgit_steps"] == 2
 
 
 def test_env_has_ale_spaces_and_starts_from_given_frames(tiny_skiing):
