@@ -100,7 +100,8 @@ class NeuralSkiing:
         # The passes a frame takes are the checkpoint's (chosen at export, by measurement),
         # unless the caller gives its own.
         recorded = int(self.step_ckpt.meta.get("maskgit_steps", Sampling.steps))
-        self.sampling = replace(sampling or Sampling(), steps=(sampling and sampling.steps) or recorded)
+        given = sampling or Sampling(steps=None)
+        self.sampling = replace(given, steps=given.steps or recorded)
         self.rng = np.random.default_rng(seed)
         self.cache: np.ndarray | None = None
         self.tokens = np.zeros(self.n_tokens, np.int64)
