@@ -6,8 +6,8 @@ step in ten. For every step of the episodes in DATA/heldout, the skier's next st
 change of its leftmost column) is predicted by a lookup table built on DATA/train: its key
 is the skier's pose (the shape of its pixels) in the last two frames, its last k steps and
 the action; its answer the step seen most often under that key. For each k, prints the share
-of held-out steps whose key the table holds, the share of those it gets right, and the share
-right of the steps where the skier moves (standing still gets none of those). A model with k
+of held-out steps whose key the table holds and, of those, the share it gets right and the
+share right of the steps where the skier moves (standing still gets none of those). A model with k
 frames of past sees at least what this table sees.
 
     python tools/skier_steps.py --data DATA [--history 0 2 4 8 16]
@@ -95,12 +95,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print("past steps | held-out steps | key in the table | right | steps that move | of them right")
+    print("past steps | held-out steps | key in the table | of those, right | of those, steps that move | of them right")
     for k, r in results.items():
         def pct(v):
             return "n/a" if v is None else f"{100 * v:.1f}%"
-        print(f"{k:10d} | {r['heldout_steps']:14d} | {pct(r['known_share']):>16} | {pct(r['right']):>5} | "
-              f"{r['moving_steps']:15d} | {pct(r['moving_right'])}")
+        print(f"{k:10d} | {r['heldout_steps']:14d} | {pct(r['known_share']):>16} | {pct(r['right']):>15} | "
+              f"{r['moving_steps']:25d} | {pct(r['moving_right'])}")
 
 
 if __name__ == "__main__":
