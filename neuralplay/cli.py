@@ -488,7 +488,8 @@ def build_parser() -> Parser:
     train.add_argument("--stale-context", type=float, default=0.0, metavar="R",
                        help="skiing-dynamics: the model reads the past frames of each clip with up to this share "
                             "of their tokens (drawn per clip) kept from the frame before, as an open loop that "
-                            "missed a change shows them; the targets stay real (default 0: none)")
+                            "missed a change shows them; the targets stay real (default 0: none; a resumed run "
+                            "takes it again from the command)")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
                             "with --init-from it may differ from the source's; a resumed run keeps its own")

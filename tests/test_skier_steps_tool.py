@@ -38,6 +38,8 @@ def test_a_turned_skier_that_moves_is_predicted_from_its_pose():
     examples = tool.step_examples(frames, actions, history=2)
     assert len(examples) == 40 - 1 - 2
     assert all(len(key[2]) == 2 for key, _ in examples)
+    key, step = examples[0]  # t = 2: the steps into frames 1 and 2 are known, the one into 3 is the answer
+    assert key[2] == (columns[1] - columns[0], columns[2] - columns[1]) and step == columns[3] - columns[2]
     scores = tool.lookup_scores(examples, examples)
     assert scores["known_share"] == 1.0 and scores["moving_steps"] > 0
     assert scores["right"] == 1.0 and scores["moving_right"] == 1.0

@@ -72,6 +72,14 @@ def test_the_loss_reads_the_context_given_and_scores_against_the_real_tokens():
     torch.testing.assert_close(loss, F.cross_entropy(logits[masked], tokens[:, -1][masked]))
     assert not torch.isclose(loss, model.loss(tokens, actions, torch.Generator().manual_seed(1))[0])
 
+    for every_frame in (False, True):  # a frame being predicted shows its real tokens, whatever the context says
+        last_differs = tokens.clone()
+        last_differs[:, -1] = (tokens[:, -1] + 1) % 16
+        own = model.loss(tokens, actions, torch.Generator().manual_seed(1), every_frame=every_frame)[0]
+        given = model.loss(tokens, actions, torch.Generator().manual_seed(1), every_frame=every_frame,
+                           context=last_differs)[0]
+        torch.testing.assert_close(given, own)
+
 
 def test_region_weights_multiply_the_weight_of_their_tokens():
     import torch.nn.functional as F

@@ -7,10 +7,11 @@ change of its leftmost column) is predicted by a lookup table built on DATA/trai
 is the skier's pose (the shape of its pixels) in the last two frames, its last k steps and
 the action; its answer the step seen most often under that key. For each k, prints the share
 of held-out steps whose key the table holds and, of those, the share it gets right and the
-share right of the steps where the skier moves (standing still gets none of those). A model with k
-frames of past sees at least what this table sees.
+share right of the steps where the skier moves (standing still gets none of those). The table with
+k >= 1 past steps reads the last k + 1 frames; a model whose context holds them (k + 2
+frames, the predicted one included) sees at least what the table sees.
 
-    python tools/skier_steps.py --data DATA [--history 0 2 4 8 16]
+    python tools/skier_steps.py --data DATA [--history 0 2 4 6 8 16]
 """
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def episodes_examples(folder: Path, history: int) -> list[tuple[tuple, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a `collect skiing` folder (train/ and heldout/)")
-    parser.add_argument("--history", type=int, nargs="+", default=[0, 2, 4, 8, 16], metavar="K",
-                        help="past steps the table's key holds (default: 0 2 4 8 16)")
+    parser.add_argument("--history", type=int, nargs="+", default=[0, 2, 4, 6, 8, 16], metavar="K",
+                        help="past steps the table's key holds (default: 0 2 4 6 8 16)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     try:

@@ -230,8 +230,9 @@ class STTransformer(nn.Module):
         for each frame after the first (`every_frame_states`), T - 1 predictions a clip.
         regions: name -> (B, T, N) bool, tokens whose loss counts cfg.<name>_weight times
         ("skier": where the skier is or was, "hud": the HUD's rows).
-        context: what the model reads in place of `tokens` (B, T, N), e.g. frames with the
-        errors of an open loop in them; the targets stay `tokens` (default: `tokens` itself).
+        context: what the model reads of the past frames in place of `tokens` (B, T, N), e.g.
+        frames with the errors of an open loop in them; the frames it predicts show their own
+        real unmasked tokens, and the targets stay `tokens` (default: `tokens` itself).
         Returns the loss and the accuracies of the masked tokens: all, those that differ from
         the frame before (where there are any), and each region's."""
         regions = regions or {}
@@ -240,7 +241,9 @@ class STTransformer(nn.Module):
         masked = torch.zeros_like(tokens, dtype=torch.bool)
         masked[:, first:] = self.mask_frames(b * (t - first), generator).reshape(b, t - first, n)
         seen = tokens if context is None else context
-        inp = seen.masked_fill(masked, self.cfg.mask_id)
+        predicted = torch.zeros_like(masked)
+        predicted[:, first:] = True
+        inp = torch.where(predicted, tokens, seen).masked_fill(masked, self.cfg.mask_id)
         states = self.every_frame_states(seen, inp, actions) if every_frame else self.states(inp, actions)
         k = self.cfg.codes_per_group
         # The head (G x K logits a token) only where the loss looks, not on every token of every frame.

@@ -294,6 +294,11 @@ def evaluate_checkpoint(folder: str | None, tokenizer: str | None, data_dir: Pat
     return result
 
 
+def px(v: float | None) -> str:
+    """A distance in pixels for a person ("n/a" where there is none)."""
+    return "n/a" if v is None else f"{v:.3f} px"
+
+
 def summary_lines(result: dict) -> list[str]:
     """The headline figures, one per line, for a person."""
     def db(v) -> str:
@@ -301,9 +306,6 @@ def summary_lines(result: dict) -> list[str]:
 
     def pct(v) -> str:
         return "n/a" if v is None else f"{100 * v:.2f}%"
-
-    def px(v) -> str:
-        return "n/a" if v is None else f"{v:.3f} px"
 
     return [
         f"{result.get('checkpoint')} on {result.get('data')} (held-out episodes)",
@@ -399,8 +401,8 @@ def write_skier_tracks(path: Path, result: dict, tracks: list[dict]) -> None:
         ax.tick_params(labelsize=6)
     axes[0, 0].set_ylabel("skier column (px of 80)", fontsize=6)
     axes[0, 0].legend(fontsize=6)
-    fig.suptitle(f"the skier's column in open-loop rollouts; ALE's moves {result['real_skier_sideways_px_per_step'] or 0:.3f} "
-                 f"px a step, the model's {result['skier_sideways_px_per_step'] or 0:.3f}", fontsize=8)
+    fig.suptitle(f"the skier's column in open-loop rollouts; ALE's moves {px(result['real_skier_sideways_px_per_step'])} "
+                 f"a step, the model's {px(result['skier_sideways_px_per_step'])}", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
