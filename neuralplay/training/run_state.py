@@ -43,11 +43,11 @@ def config(run_dir: Path, how_to_train: str) -> dict:
     return json.loads(path.read_text())
 
 
-def keep_lineage(run_dir: Path, cfg, fields: tuple[str, ...]) -> None:
-    """On resume: set cfg's `fields` (what the run started from, e.g. init_from) to the run's
-    stored values. A resume does not use them, and the run's config (exported with its
-    model) must keep saying where it came from, not what the resume command said."""
-    saved = json.loads((run_dir / CONFIG).read_text()) if (run_dir / CONFIG).exists() else {}
+def keep_lineage(cfg, saved: dict, fields: tuple[str, ...]) -> None:
+    """On resume: set cfg's `fields` (what the run started from, e.g. init_from) to their
+    values in the run's stored config `saved`. A resume does not use them, and the run's
+    config (exported with its model) must keep saying where it came from, not what the
+    resume command said."""
     for name in fields:
         if name in saved:
             setattr(cfg, name, saved[name])

@@ -242,15 +242,14 @@ def warm_start(model: STTransformer, source: Path) -> None:
             nn.init.zeros_(output.bias)
 
 
-def model_config(cfg: DynamicsTrainConfig, resume: bool, tokenizer) -> STConfig:
-    """A resumed run keeps its model; a warm start takes its source's, with this run's context
-    (time enters only as rotary positions, so the weights serve any context) and, where
-    cfg.layers asks for more, more layers (`warm_start`); a new run takes cfg.model (and
-    cfg.layers). Codebook and groups always come from the tokenizer, the loss weights of
+def model_config(cfg: DynamicsTrainConfig, saved: dict, tokenizer) -> STConfig:
+    """A resumed run keeps its model (`saved`: its stored config; empty for a new run); a
+    warm start takes its source's, with this run's context (time enters only as rotary
+    positions, so the weights serve any context) and, where cfg.layers asks for more, more
+    layers (`warm_start`); a new run takes cfg.model (and cfg.layers). Codebook and groups always come from the tokenizer, the loss weights of
     changing tokens, the skier's and the HUD's from cfg where given."""
-    run_dir = Path(cfg.run_dir)
-    if resume and (run_dir / run_state.CONFIG).exists():
-        model = saved_model_config(run_dir)
+    if saved:
+        model = st_config(saved["model"])
     elif cfg.init_from:
         source = source_model_config(Path(cfg.init_from))
         layers = cfg.layers or source.n_layers
@@ -279,10 +278,10 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     gen = torch.Generator().manual_seed(cfg.seed)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:
-        run_state.keep_lineage(run_dir, cfg, ("init_from",))
+    saved = run_state.config(run_dir, HOW_TO_TRAIN) if resume and (run_dir / run_state.CONFIG).exists() else {}
+    run_state.keep_lineage(cfg, saved, ("init_from",))
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
-    cfg.model = model_config(cfg, resume, tokenizer)
+    cfg.model = model_config(cfg, saved, tokenizer)
     data_dir = Path(cfg.data)
     train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
     model = STTransformer(cfg.model)

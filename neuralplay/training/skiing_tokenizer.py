@@ -185,8 +185,9 @@ def train(cfg: TokenizerTrainConfig, resume: bool = False, show_progress: bool =
     heldout = load_frames(Path(cfg.data) / "heldout")
     heldout = heldout[np.linspace(0, len(heldout) - 1, min(512, len(heldout))).astype(int)]
     if resume and (run_dir / run_state.CONFIG).exists():  # a resumed run keeps its model and lineage
-        cfg.model = saved_model_config(run_dir)
-        run_state.keep_lineage(run_dir, cfg, ("init_from", "codebook_size"))
+        saved = run_state.config(run_dir, HOW_TO_TRAIN)
+        cfg.model = vqvae_config(saved["model"])
+        run_state.keep_lineage(cfg, saved, ("init_from", "codebook_size"))
     if start is not None:  # a warm start takes its source's model; a HUD band, a local encoder or a codebook size may change
         cfg.model = replace(start.cfg, hud_band=cfg.model.hud_band or start.cfg.hud_band,
                             local_encoder=cfg.model.local_encoder or start.cfg.local_encoder,

@@ -237,7 +237,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     if saved:  # a resumed run keeps its own average (its checkpoint holds one or not) and its lineage
         cfg.ema_decay = saved.get("ema_decay", 0.0)
         # its fresh layers too: the source may have changed since (a new shipped checkpoint)
-        run_state.keep_lineage(run_dir, cfg, ("init_from", "fresh_parameters"))
+        run_state.keep_lineage(cfg, saved, ("init_from", "fresh_parameters"))
     if cfg.init_from and "fresh_parameters" not in saved:
         cfg.fresh_parameters = sorted(fresh_parameters(gen, Path(cfg.init_from)))
     fresh = set(cfg.fresh_parameters)
