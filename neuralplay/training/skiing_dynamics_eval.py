@@ -64,9 +64,8 @@ def skier_centroid(frame: np.ndarray) -> tuple[float, float] | None:
     return (float(rows.mean()), float(cols.mean())) if len(rows) else None
 
 
-def skier_column(frame: np.ndarray) -> float:
-    """The skier's centroid column, NaN when the frame shows no skier."""
-    centroid = skier_centroid(frame)
+def centroid_column(centroid: tuple[float, float] | None) -> float:
+    """A skier centroid's column, NaN where the frame shows no skier."""
     return np.nan if centroid is None else centroid[1]
 
 
@@ -77,14 +76,18 @@ def sideways_px_per_step(tracks: list[np.ndarray]) -> float | None:
     return float(steps.mean()) if len(steps) else None
 
 
-def skier_match(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
-    """Whether the neural frame shows the skier where the real one does (centroids within
-    `tolerance` pixels in each axis); None when the real frame shows no skier."""
-    want = skier_centroid(true)
+def centroids_match(got: tuple[float, float] | None, want: tuple[float, float] | None,
+                    tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
+    """Whether a skier centroid is within `tolerance` pixels (each axis) of the real one;
+    None when the real frame shows no skier."""
     if want is None:
         return None
-    got = skier_centroid(pred)
     return got is not None and abs(got[0] - want[0]) <= tolerance and abs(got[1] - want[1]) <= tolerance
+
+
+def skier_match(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
+    """Whether the neural frame shows the skier where the real one does (`centroids_match`)."""
+    return centroids_match(skier_centroid(pred), skier_centroid(true), tolerance)
 
 
 def skier_persistence(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> float | None:
@@ -214,18 +217,20 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
         pred = model.reset(*context_before(ep, s, past))
         strip = {"episode": e, "start": s, "horizons": shown, "real": [], "neural": []}
         track = {"episode": e, "start": s, "real": np.full(horizon + 1, np.nan), "neural": np.full(horizon + 1, np.nan)}
+        held = skier_centroid(ep["frames"][s])  # the start frame's, for the frozen baseline
         for k in range(horizon + 1):
             if k:
                 pred = _timed_step(model, ep["actions"][s + k - 1], times)
             true = ep["frames"][s + k]
-            track["real"][k], track["neural"][k] = skier_column(true), skier_column(pred)
+            got, want = skier_centroid(pred), skier_centroid(true)
+            track["real"][k], track["neural"][k] = centroid_column(want), centroid_column(got)
             if k:
                 mse[r, k - 1] = frame_mse(pred, true)
                 frozen_mse[r, k - 1] = frame_mse(ep["frames"][s], true)
-                match = skier_match(pred, true)
+                match = centroids_match(got, want)
                 if match is not None:
                     matches[r].append(match)
-                    frozen_matches.append(bool(skier_match(ep["frames"][s], true)))
+                    frozen_matches.append(bool(centroids_match(held, want)))
             if r < keep and k in shown:
                 strip["real"].append(true.copy())
                 strip["neural"].append(pred.copy())
