@@ -35,7 +35,7 @@ def test_a_turned_skier_that_moves_is_predicted_from_its_pose():
         columns.append(columns[-1] + (1 if wide[-1] else 0))
         wide.append(turned)
     frames, actions = frames_of(columns, wide), np.zeros(39, np.int64)
-    examples = tool.step_examples(frames, actions, history=2)
+    examples = tool.step_examples(tool.skier_track(frames), actions, history=2)
     assert len(examples) == 40 - 1 - 2
     assert all(len(key[2]) == 2 for key, _ in examples)
     key, step = examples[0]  # t = 2: the steps into frames 1 and 2 are known, the one into 3 is the answer

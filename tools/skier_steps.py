@@ -41,17 +41,17 @@ def skier_track(frames: np.ndarray) -> list[tuple[int, tuple] | None]:
     return track
 
 
-def step_examples(frames: np.ndarray, actions: np.ndarray, history: int) -> list[tuple[tuple, int]]:
-    """(key, next step) for every step t whose frames from t - max(history, 1) to t + 1 all
-    show the skier: key = (poses at t - 1 and t, the `history` steps into frame t, action at t)."""
-    track = skier_track(frames)
+def step_examples(track: list, actions: np.ndarray, history: int) -> list[tuple[tuple, int]]:
+    """(key, next step) for every step t of an episode's `skier_track` whose frames from
+    t - max(history, 1) to t + 1 all show the skier: key = (poses at t - 1 and t, the
+    `history` steps into frame t, action at t)."""
     examples = []
-    for t in range(max(history, 1), len(frames) - 1):
+    for t in range(max(history, 1), len(track) - 1):
         seen = track[t - max(history, 1):t + 2]
         if any(s is None for s in seen):
             continue
         columns = [s[0] for s in seen]
-        steps = tuple(np.diff(columns[:-1]).tolist()[-history:]) if history else ()
+        steps = tuple(np.diff(columns[:-1]).tolist()) if history else ()
         key = (track[t - 1][1], track[t][1], steps, int(actions[t]))
         examples.append((key, columns[-1] - columns[-2]))
     return examples
@@ -71,12 +71,14 @@ def lookup_scores(train: list[tuple[tuple, int]], heldout: list[tuple[tuple, int
             "moving_right": float(np.mean([g == s for g, s in moving])) if moving else None}
 
 
-def episodes_examples(folder: Path, history: int) -> list[tuple[tuple, int]]:
-    examples = []
-    for path in episode_paths(folder):
-        episode = load_episode(path)
-        examples += step_examples(episode["frames"], episode["actions"], history)
-    return examples
+def tracked_episodes(folder: Path) -> list[tuple[list, np.ndarray]]:
+    """Each episode's skier track and actions."""
+    return [(skier_track(episode["frames"]), episode["actions"])
+            for episode in (load_episode(path) for path in episode_paths(folder))]
+
+
+def examples_of(episodes: list[tuple[list, np.ndarray]], history: int) -> list[tuple[tuple, int]]:
+    return [example for track, actions in episodes for example in step_examples(track, actions, history)]
 
 
 def main() -> None:
@@ -89,17 +91,19 @@ def main() -> None:
     try:
         if min(args.history) < 0:
             raise UserError(f"--history {min(args.history)}: a number of past steps, 0 or more")
-        results = {k: lookup_scores(episodes_examples(Path(args.data) / "train", k),
-                                    episodes_examples(Path(args.data) / "heldout", k)) for k in args.history}
+        train, heldout = (tracked_episodes(Path(args.data) / split) for split in ("train", "heldout"))
     except UserError as err:
         raise SystemExit(f"error: {err}") from None
+    results = {k: lookup_scores(examples_of(train, k), examples_of(heldout, k)) for k in args.history}
     if args.json:
         print(json.dumps(results, indent=2))
         return
+
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.1f}%"
+
     print("past steps | held-out steps | key in the table | of those, right | of those, steps that move | of them right")
     for k, r in results.items():
-        def pct(v):
-            return "n/a" if v is None else f"{100 * v:.1f}%"
         print(f"{k:10d} | {r['heldout_steps']:14d} | {pct(r['known_share']):>16} | {pct(r['right']):>15} | "
               f"{r['moving_steps']:25d} | {pct(r['moving_right'])}")
 
