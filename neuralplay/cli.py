@@ -222,9 +222,14 @@ def train_skiing(args) -> int:
         extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
                  "change_weight": args.change_weight, "skier_weight": args.skier_weight,
                  "hud_weight": args.hud_weight, "every_frame": args.every_frame, "layers": args.layers,
-                 "stale_context": args.stale_context}
+                 "stale_context": args.stale_context, "open_loop_context": args.open_loop_context}
         if not 0 <= args.stale_context < 1:
             raise UserError(f"--stale-context {args.stale_context}: a share of tokens, 0 or more and below 1")
+        if not 0 <= args.open_loop_context <= 1:
+            raise UserError(f"--open-loop-context {args.open_loop_context}: a share of training steps, 0 to 1")
+        if args.stale_context and args.open_loop_context:
+            raise UserError("--stale-context and --open-loop-context are two ways to show the model an imperfect "
+                            "past: give one of them")
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
@@ -489,6 +494,12 @@ def build_parser() -> Parser:
                        help="skiing-dynamics: the model reads the past frames of each clip with up to this share "
                             "of their tokens (drawn per clip) kept from the frame before, as an open loop that "
                             "missed a change shows them; the targets stay real (default 0: none; a resumed run "
+                            "takes it again from the command)")
+    train.add_argument("--open-loop-context", type=float, default=0.0, metavar="P",
+                       help="skiing-dynamics: in this share of the training steps the model reads its own open "
+                            "loop as the past: after 1 to context - 2 real frames, each past frame is its "
+                            "one-pass guess from the frames before; the target stays the real next frame. A "
+                            "step reading it takes about 1.5 times as long (default 0: never; a resumed run "
                             "takes it again from the command)")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "

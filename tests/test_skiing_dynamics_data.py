@@ -7,7 +7,9 @@ import numpy as np  # noqa: E402
 
 from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
 from neuralplay.training.skiing_data import HUD_ROWS  # noqa: E402
-from neuralplay.training.skiing_dynamics import hud_tokens, sample_clips, skier_tokens, stale_tokens  # noqa: E402
+from neuralplay.training.skiing_dynamics import (  # noqa: E402
+    hud_tokens, open_loop_context, sample_clips, skier_tokens, stale_tokens,
+)
 
 
 def test_skier_tokens_are_the_patches_with_a_skier_pixel():
@@ -53,3 +55,24 @@ def test_stale_tokens_keep_some_past_tokens_and_never_touch_the_first_or_predict
     assert 0 < stale.float().mean() < 0.9
     assert torch.equal(shown[:, 1:-1][stale], shown[:, :-2][stale])  # a stale token is the one shown before
     assert (shown[:, 2:-1] == tokens[:, :-3]).any()  # and a miss can last two frames
+
+
+@pytest.mark.parametrize("real", [1, 3])
+def test_open_loop_context_is_the_model_playing_on_from_the_real_frames(real):
+    import torch
+
+    from neuralplay.models.st_transformer import STConfig, STTransformer
+
+    cfg = STConfig(codebook_size=16, groups=2, grid=(3, 2), context=6, d_model=16, n_layers=2, n_heads=2, d_ff=32)
+    torch.manual_seed(0)
+    model = STTransformer(cfg).eval()
+    tokens, actions = torch.randint(0, 16, (2, 6, 6)), torch.randint(0, 3, (2, 6))
+    shown = open_loop_context(model, tokens, actions, real)
+    assert torch.equal(shown[:, :real], tokens[:, :real]) and torch.equal(shown[:, -1], tokens[:, -1])
+    assert not torch.equal(shown[:, real:-1], tokens[:, real:-1])
+    with torch.no_grad():
+        for f in range(real, 5):  # each guess: the full forward's most likely codes after the frames shown
+            past_and_masked = torch.cat([shown[:, :f], torch.full((2, 1, 6), cfg.mask_id)], dim=1)
+            logits = model(past_and_masked, actions[:, :f + 1])[:, f].reshape(2, 6, 2, 4)
+            codes = logits.argmax(-1)
+            assert torch.equal(shown[:, f], codes[..., 0] * 4 + codes[..., 1])

@@ -18,7 +18,7 @@ import torch.nn as nn
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
-from neuralplay.models.vqvae import patch_grid, token_rows
+from neuralplay.models.vqvae import patch_grid, radix, token_rows
 from neuralplay.runtime.skiing import Sampling
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
@@ -49,6 +49,7 @@ class DynamicsTrainConfig:
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
     stale_context: float = 0.0  # up to this share of the past frames' tokens the model reads stale (`stale_tokens`)
+    open_loop_context: float = 0.0  # this share of the steps reads the past as the model's own open loop (`open_loop_context`)
     model: STConfig = field(default_factory=STConfig)
 
 
@@ -122,6 +123,29 @@ def stale_tokens(tokens: torch.Tensor, rate: float, generator: torch.Generator) 
     for f in range(1, t - 1):
         stale = torch.rand(b, n, generator=generator) < chance
         shown[:, f] = torch.where(stale, shown[:, f - 1], tokens[:, f])
+    return shown
+
+
+@torch.no_grad()
+def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch.Tensor, real: int) -> torch.Tensor:
+    """Clips (B, T, N) as the model's own open loop shows them: the first `real` frames are
+    the real ones; each later frame but the last (the one predicted) is the model's guess
+    from the frames shown before it, one pass with each group's most likely code, as
+    `NeuralSkiing` plays with one MaskGIT pass. Trained on such pasts toward the real frames,
+    the model learns to carry on from its own misses instead of taking a slope it failed to
+    scroll for a stopped one."""
+    b, t, n = tokens.shape
+    cfg = model.cfg
+    shown = tokens.clone()
+    cache = model.prefill(tokens[:, :real], actions[:, :real])
+    all_masked = torch.full((b, n), cfg.mask_id, dtype=tokens.dtype)
+    place = radix(cfg.codes_per_group, cfg.groups)
+    for f in range(real, t - 1):
+        logits, _ = model.step(all_masked, actions[:, f], cache)
+        codes = logits.reshape(b, n, cfg.groups, cfg.codes_per_group).argmax(-1)
+        shown[:, f] = (codes * place).sum(-1)
+        _, new = model.step(shown[:, f], actions[:, f], cache)
+        cache = torch.cat([cache, new], dim=4)
     return shown
 
 
@@ -321,6 +345,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         shown = stale_tokens(tokens, cfg.stale_context, gen) if cfg.stale_context > 0 else None
+        if cfg.open_loop_context > 0 and rng.random() < cfg.open_loop_context:
+            shown = open_loop_context(model, tokens, actions, real=int(rng.integers(1, max(2, cfg.model.context - 1))))
         loss, stats = model.loss(tokens, actions, gen, regions(skier), every_frame=cfg.every_frame, context=shown)
         opt.zero_grad(set_to_none=True)
         loss.backward()
