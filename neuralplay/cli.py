@@ -292,7 +292,8 @@ def cmd_export(args) -> int:
 
         passes = maskgit_passes(args)  # what export records; drawing codes is the player's choice, not the checkpoint's
         sampling = Sampling(steps=passes) if passes else None
-        for path in export_dynamics(run_dir, out_dir, data, args.tokenizer, sampling=sampling):
+        for path in export_dynamics(run_dir, out_dir, data, args.tokenizer, sampling=sampling,
+                                    vocabulary=not args.any_token):
             print(f"wrote {path} and {path.with_suffix('.onnx')}")
         return 0
     if args.target != "tetris":
@@ -541,6 +542,11 @@ def build_parser() -> Parser:
     export.add_argument("--maskgit-steps", type=int, metavar="N",
                         help="skiing-dynamics: MaskGIT passes a frame takes, recorded with the checkpoint "
                              "for the runtime (default 3)")
+    export.add_argument("--any-token", action="store_true",
+                        help="skiing-dynamics: record no token vocabulary, so that decoding takes each codebook "
+                             "group's most likely code on its own, even where together they make a token the "
+                             "tokenizer never gives a real frame (default: keep to the tokens of the training "
+                             "frames of --data)")
     export.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("eval", help="measure a checkpoint against the real game")

@@ -96,12 +96,29 @@ def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, t
            starts=2, sampling=Sampling(steps=1))
     meta = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())
     assert meta["maskgit_steps"] == 1 and "teacher_forced_psnr_db" in meta["metrics"]
-    assert NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer).sampling.steps == 1
+    model = NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
+    assert model.sampling.steps == 1
+
+    # The vocabulary: every token the tokenizer gives the training frames, and what the model plays keeps to it.
+    from neuralplay.training.skiing_data import load_episode
+
+    train_tokens = np.concatenate([model.tokenizer.encode(load_episode(p)["frames"]).ravel()
+                                   for p in sorted((tiny_skiing.data / "train").glob("*.npz"))])
+    assert meta["token_vocabulary"] == np.unique(train_tokens).tolist()
+    assert len(meta["token_vocabulary"]) < 64  # of the tokenizer's 8 x 8 tokens, so keeping to it means something
+    start = load_starts(tmp_path / "out")[0]
+    model.reset(start.frames, start.actions_into_frames())
+    for action in (0, 1, 2, 1):
+        model.step(action)
+        assert np.isin(model.tokens, meta["token_vocabulary"]).all()
+
     result = neuralplay("export", "skiing-dynamics", "--run", str(tiny_skiing.dynamics.parent / "dyn-run"),
                         "--data", str(tiny_skiing.data), "--tokenizer", str(tiny_skiing.tokenizer),
-                        "--out", str(tmp_path / "cli"), "--maskgit-steps", "2")
+                        "--out", str(tmp_path / "cli"), "--maskgit-steps", "2", "--any-token")
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "cli" / "skiing_dynamics_step.json").read_text())["maskgit_steps"] == 2
+    meta = json.loads((tmp_path / "cli" / "skiing_dynamics_step.json").read_text())
+    assert meta["maskgit_steps"] == 2 and "token_vocabulary" not in meta
+    assert NeuralSkiing(tmp_path / "cli", tiny_skiing.tokenizer).vocabulary is None
 
 
 def test_env_has_ale_spaces_and_starts_from_given_frames(tiny_skiing):

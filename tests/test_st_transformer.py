@@ -200,3 +200,24 @@ def test_grouped_tokens_split_into_codes_and_back_through_maskgit():
     tokens = maskgit(lambda _: logits.reshape(6, 8), 6, GROUPED.mask_id, Sampling(steps=2),
                      np.random.default_rng(0), groups=2)
     assert tokens.tolist() == [a * 4 + b for a, b in want]
+
+
+def test_decoding_keeps_to_the_vocabulary_and_its_best_token():
+    from neuralplay.runtime.skiing import Vocabulary
+
+    # Two groups of 4 codes; position 0 wants codes (1, 2): token 6, which the vocabulary lacks.
+    logits = np.full((2, 2, 4), -5.0, np.float32)
+    logits[0, 0, 1], logits[0, 1, 2] = 5.0, 5.0
+    logits[0, 0, 3], logits[0, 1, 0] = 4.0, 3.0  # of the allowed: (1, 0) scores 8, (3, 2) scores 9
+    logits[1, 0, 0], logits[1, 1, 1] = 5.0, 5.0  # position 1 wants token 1, which is allowed
+    vocabulary = Vocabulary(np.array([1, 4, 14, 1]), codes_per_group=4, groups=2)  # tokens 1, 4, 14
+    decode = lambda vocab: maskgit(lambda _: logits.reshape(2, 8), 2, GROUPED.mask_id, Sampling(steps=1),  # noqa: E731
+                                   np.random.default_rng(0), groups=2, vocabulary=vocab)
+    assert decode(None).tolist() == [6, 1]  # each group on its own
+    assert decode(vocabulary).tolist() == [14, 1]  # (3, 2), the vocabulary's best for position 0
+
+    rng = np.random.default_rng(0)  # drawn: always a token of the vocabulary, as often as its share there
+    drawn = np.array([maskgit(lambda _: logits.reshape(2, 8), 2, GROUPED.mask_id, Sampling(steps=1, temperature=1.0),
+                              rng, groups=2, vocabulary=vocabulary) for _ in range(2000)])
+    assert set(drawn.ravel()) <= {1, 4, 14}
+    assert abs((drawn[:, 0] == 14).mean() - 1 / (1 + np.exp(-1.0))) < 0.03  # e^9 / (e^9 + e^8)

@@ -17,7 +17,7 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
-from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix
+from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
 
 GAME = "skiing"
 STARTS_FILE = "skiing_starts.npz"
@@ -102,6 +102,8 @@ class NeuralSkiing:
         recorded = int(self.step_ckpt.meta.get("maskgit_steps", Sampling.steps))
         given = sampling or Sampling(steps=None)
         self.sampling = replace(given, steps=given.steps or recorded)
+        vocabulary = self.step_ckpt.meta.get("token_vocabulary")  # recorded at export; older exports have none
+        self.vocabulary = Vocabulary(np.asarray(vocabulary), tokenizer.codes_per_group, tokenizer.groups) if vocabulary else None
         self.rng = np.random.default_rng(seed)
         self.cache: np.ndarray | None = None
         self.tokens = np.zeros(self.n_tokens, np.int64)
@@ -152,26 +154,66 @@ class NeuralSkiing:
 
     def sample_tokens(self, action: np.ndarray) -> np.ndarray:
         return maskgit(lambda tokens: self._run(tokens, action)[0], self.n_tokens, self.mask_id,
-                       self.sampling, self.rng, self.groups)
+                       self.sampling, self.rng, self.groups, self.vocabulary)
+
+
+class Vocabulary:
+    """The tokens a tokenizer of G groups of K codes actually gives real frames, a few
+    thousand of its K^G. The dynamics model's head predicts each group's code on its own, so
+    its most likely codes can make a token no real frame has, which the decoder draws as
+    broken sprites and the model then reads back; decoding keeps to these tokens instead."""
+
+    def __init__(self, tokens: np.ndarray, codes_per_group: int, groups: int):
+        self.tokens = np.unique(np.asarray(tokens, np.int64))
+        self.codes = token_codes(self.tokens, codes_per_group, groups)  # (S, G)
+        self.allowed = np.zeros(codes_per_group ** groups, bool)
+        self.allowed[self.tokens] = True
+
+    def best(self, log_probs: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
+        """Each token's code of each group (n, G) from its groups' log-probabilities (n, G, K):
+        the most likely token of the vocabulary, or with a temperature, one drawn from it."""
+        scores = sum(log_probs[:, g, self.codes[:, g]] for g in range(self.codes.shape[1]))  # (n, S)
+        if temperature > 0:
+            scores = scores / temperature + gumbel(rng, scores.shape)
+        return self.codes[scores.argmax(axis=1)]
+
+
+def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return -np.log(-np.log(rng.uniform(1e-9, 1 - 1e-9, shape)))
+
+
+def choose_codes(log_probs: np.ndarray, temperature: float, rng: np.random.Generator,
+                 vocabulary: Vocabulary | None = None) -> np.ndarray:
+    """Each token's code of each group (n, G) from log-probabilities (n, G, K): each group's
+    most likely (temperature 0) or drawn (Gumbel-max) code; with a vocabulary, a token
+    outside it is chosen again among the vocabulary's. The scores add over the groups, so
+    where the groups' choice is in the vocabulary it is also the vocabulary's best; drawing,
+    a rejected draw is drawn again from the vocabulary alone, which keeps the draw exact."""
+    if temperature > 0:
+        codes = (log_probs / temperature + gumbel(rng, log_probs.shape)).argmax(axis=2)
+    else:
+        codes = log_probs.argmax(axis=2)
+    if vocabulary is not None:
+        outside = ~vocabulary.allowed[codes @ radix(log_probs.shape[2], log_probs.shape[1])]
+        if outside.any():
+            codes[outside] = vocabulary.best(log_probs[outside], temperature, rng)
+    return codes
 
 
 def maskgit(logits_of: Callable[[np.ndarray], np.ndarray], n_tokens: int, mask_id: int, sampling: Sampling,
-            rng: np.random.Generator, groups: int = 1) -> np.ndarray:
+            rng: np.random.Generator, groups: int = 1, vocabulary: Vocabulary | None = None) -> np.ndarray:
     """MaskGIT: start all masked; each pass fills the masked tokens from `logits_of(tokens)`
     (n_tokens, groups * K: each group's code logits) and masks again the least confident of
     them, fewer each pass (cosine schedule), none after the last. A token is one code of each
-    group (idx_0 * K^(G-1) + ... + idx_(G-1)); its confidence is the sum of its codes' log-probabilities."""
+    group (idx_0 * K^(G-1) + ... + idx_(G-1)), chosen by `choose_codes`; its confidence is
+    the sum of its codes' log-probabilities."""
     tokens = np.full(n_tokens, mask_id, np.int64)
     masked = np.ones(n_tokens, bool)
     for still_masked in maskgit_schedule(n_tokens, sampling.steps):
         logits = logits_of(tokens).reshape(n_tokens, groups, -1)
         log_probs = logits - logits.max(axis=2, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(axis=2, keepdims=True))
-        if sampling.temperature > 0:
-            gumbel = -np.log(-np.log(rng.uniform(1e-9, 1 - 1e-9, log_probs.shape)))
-            codes = (log_probs / sampling.temperature + gumbel).argmax(axis=2)
-        else:
-            codes = log_probs.argmax(axis=2)
+        codes = choose_codes(log_probs, sampling.temperature, rng, vocabulary)
         picked = np.take_along_axis(log_probs, codes[..., None], axis=2)[..., 0].sum(axis=1)
         choice = codes @ radix(log_probs.shape[2], groups)
         confidence = np.where(masked, picked, np.inf)

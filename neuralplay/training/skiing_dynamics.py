@@ -426,9 +426,11 @@ def reward_per_step(data_dir: Path) -> float:
 
 
 def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | None = None,
-           starts: int = 8, sampling: Sampling | None = None) -> list[Path]:
+           starts: int = 8, sampling: Sampling | None = None, vocabulary: bool = True) -> list[Path]:
     """Graphs, start states and metadata (with the MaskGIT passes the runtime makes a frame:
-    `sampling`'s, 3 by default); the metrics measured by the runtime go in last."""
+    `sampling`'s, 3 by default, and with `vocabulary` the tokens the tokenizer gives the
+    training frames, which the runtime's decoding keeps to: `Vocabulary`); the metrics
+    measured by the runtime go in last."""
     from neuralplay import __version__
     from neuralplay.runtime.skiing import NeuralSkiing, STARTS_FILE, save_starts
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
@@ -439,6 +441,9 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
             "maskgit_steps": (sampling or Sampling()).steps,
             "reward_per_step": reward_per_step(data_dir),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if vocabulary:
+        seen = np.unique(np.concatenate([e["tokens"].ravel() for e in tokenize_split(data_dir, "train", tokenizer)]))
+        meta["token_vocabulary"] = seen.tolist()
     out_dir.mkdir(parents=True, exist_ok=True)
     save_starts(out_dir / STARTS_FILE, make_starts(starts, model.cfg.context - 1))
     paths = export_graphs(model, out_dir, meta)
