@@ -55,6 +55,8 @@ def test_metrics_are_all_there_and_in_range(result):
     assert len(by_rollout) == result["rollouts"] and all(v is None or 0 <= v <= 1 for v in by_rollout)
     assert sum(s.startswith("crash-") for s in result["rollout_starts"]) >= 1  # crashes are covered
     assert len({s.split("@")[0] for s in result["rollout_starts"]}) == 3  # spread over the episodes
+    assert len(result["changed_pixels_by_horizon"]) == len(result["real_changed_pixels_by_horizon"]) == 62
+    assert 0 <= result["changed_pixel_share"] <= 1 and 0 < result["real_changed_pixel_share"] <= 1
     assert len(summary_lines(result)) >= 4
 
 
@@ -110,6 +112,8 @@ def test_an_oracle_that_replays_the_truth_scores_perfectly(tiny, neural):
     assert set(perfect["psnr_by_horizon"]) == {PSNR_CAP_DB}
     assert set(perfect["skier_persistence_by_rollout"]) <= {1.0, None}
     assert perfect["skier_sideways_px_per_step"] == perfect["real_skier_sideways_px_per_step"] > 0
+    assert perfect["changed_pixels_by_horizon"] == perfect["real_changed_pixels_by_horizon"]
+    assert perfect["changed_pixel_share"] == perfect["real_changed_pixel_share"] > 0  # the episodes move
 
 
 class HeldFrame:
@@ -138,6 +142,8 @@ def test_the_baselines_are_what_a_model_that_holds_its_frame_scores(tiny, neural
     assert held["rollout_psnr_db_15"] == held["frozen_rollout_psnr_db_15"] == result["frozen_rollout_psnr_db_15"]
     assert held["skier_persistence"] == held["frozen_skier_persistence"] == result["frozen_skier_persistence"]
     assert held["skier_sideways_px_per_step"] in (0.0, None)  # a held skier never moves
+    assert held["changed_pixel_share"] == 0 and set(held["changed_pixels_by_horizon"]) == {0.0}  # nor anything else
+    assert held["real_changed_pixel_share"] == result["real_changed_pixel_share"] > 0
     assert held["real_skier_sideways_px_per_step"] == result["real_skier_sideways_px_per_step"]
     assert held["copy_previous_psnr_db"] < PSNR_CAP_DB  # the episodes move
     assert any("copied" in line for line in summary_lines(result))

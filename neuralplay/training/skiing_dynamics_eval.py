@@ -22,6 +22,10 @@ frames under its actions. What is measured:
   `skier_sideways_px_per_step` (`real_skier_sideways_px_per_step` for ALE's frames): the
   mean change of the skier's centroid column from one open-loop frame to the next where both
   show it, at 105x80; a model whose skier stands while ALE's drifts loses it.
+- motion: `changed_pixel_share` (`real_changed_pixel_share` for ALE's frames), the share of
+  an open-loop frame's pixels that differ from the frame before, over all steps;
+  `changed_pixels_by_horizon` (`real_`) the same at each step. A world that stops
+  scrolling while ALE's goes on shows here first.
 - baselines that know nothing of the dynamics, on the same frames: `copy_previous_psnr_db`
   (the real frame t - 1 offered as frame t) beside the teacher-forced PSNR, and the start
   frame held still for the whole rollout (`frozen_rollout_psnr_db_15`, `_60`,
@@ -209,6 +213,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
     past = model.context - 1
     shown = [h for h in REPORT_HORIZONS if h <= horizon]
     mse, frozen_mse = np.zeros((len(plan), horizon)), np.zeros((len(plan), horizon))
+    motion, real_motion = np.zeros((len(plan), horizon)), np.zeros((len(plan), horizon))
     matches: list[list[bool]] = [[] for _ in plan]  # each rollout's frames where ALE shows the skier
     frozen_matches: list[bool] = []
     strips, tracks = [], []
@@ -220,7 +225,10 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
         held = skier_centroid(ep["frames"][s])  # the start frame's, for the frozen baseline
         for k in range(horizon + 1):
             if k:
+                before = pred
                 pred = _timed_step(model, ep["actions"][s + k - 1], times)
+                motion[r, k - 1] = np.mean(pred != before)
+                real_motion[r, k - 1] = np.mean(ep["frames"][s + k] != ep["frames"][s + k - 1])
             true = ep["frames"][s + k]
             got, want = skier_centroid(pred), skier_centroid(true)
             track["real"][k], track["neural"][k] = centroid_column(want), centroid_column(got)
@@ -253,6 +261,10 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
             "skier_persistence_by_rollout": [float(np.mean(m)) if m else None for m in matches],
             "skier_sideways_px_per_step": sideways_px_per_step([t["neural"] for t in tracks]),
             "real_skier_sideways_px_per_step": sideways_px_per_step([t["real"] for t in tracks]),
+            "changed_pixel_share": float(motion.mean()) if len(plan) else None,
+            "real_changed_pixel_share": float(real_motion.mean()) if len(plan) else None,
+            "changed_pixels_by_horizon": motion.mean(axis=0).tolist() if len(plan) else [],
+            "real_changed_pixels_by_horizon": real_motion.mean(axis=0).tolist() if len(plan) else [],
             "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips, tracks
 
 
@@ -327,6 +339,8 @@ def summary_lines(result: dict) -> list[str]:
         f"  skier persistence: {pct(result['skier_persistence'])} "
         f"(the start frame held: {pct(result['frozen_skier_persistence'])}); it moves sideways "
         f"{px(result['skier_sideways_px_per_step'])} a step (ALE's: {px(result['real_skier_sideways_px_per_step'])})",
+        f"  pixels that change from the frame before, in the open loop: {pct(result['changed_pixel_share'])} "
+        f"(ALE's: {pct(result['real_changed_pixel_share'])})",
         f"  one step: {result['step_ms_p50']} ms (median)",
     ]
 
@@ -340,7 +354,8 @@ def headline(result: dict) -> str:
 
 def write_report(folder: Path, result: dict, strips: list[dict], tracks: list[dict]) -> None:
     """rollout_strips.png (ALE, neural, differences at a few horizons), psnr_by_horizon.png
-    and skier_tracks.png (the skier's column in each rollout, ALE's and the model's)."""
+    (with the share of pixels that change a step beneath) and skier_tracks.png (the skier's
+    column in each rollout, ALE's and the model's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -365,7 +380,7 @@ def write_report(folder: Path, result: dict, strips: list[dict], tracks: list[di
     fig.savefig(folder / "rollout_strips.png", dpi=90)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, (ax, moved) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, height_ratios=(3, 2))
     curve = result["psnr_by_horizon"]
     ax.plot(np.arange(1, len(curve) + 1), curve, label="open-loop rollout")
     frozen = result["frozen_psnr_by_horizon"]
@@ -374,10 +389,16 @@ def write_report(folder: Path, result: dict, strips: list[dict], tracks: list[di
     for k in (15, 60):
         if k <= len(curve):
             ax.axvline(k, color="grey", linewidth=0.5)
-    ax.set_xlabel("steps ahead")
     ax.set_ylabel(f"PSNR (dB, capped at {PSNR_CAP_DB:g})")
     ax.set_title(f"PSNR over the horizon ({result['rollouts']} rollouts)")
     ax.legend(fontsize=8)
+    for key, label, colour in (("changed_pixels_by_horizon", "open-loop rollout", "tab:blue"),
+                               ("real_changed_pixels_by_horizon", "ALE", "k")):
+        share = 100 * np.asarray(result[key])
+        moved.plot(np.arange(1, len(share) + 1), share, color=colour, linewidth=0.8, label=label)
+    moved.set_xlabel("steps ahead")
+    moved.set_ylabel("pixels changed (%)")
+    moved.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(folder / "psnr_by_horizon.png", dpi=90)
     plt.close(fig)
