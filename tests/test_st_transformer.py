@@ -81,6 +81,19 @@ def test_the_loss_reads_the_context_given_and_scores_against_the_real_tokens():
         torch.testing.assert_close(given, own)
 
 
+def test_with_a_context_the_changing_tokens_are_those_that_differ_from_the_frame_read_before():
+    torch.manual_seed(0)
+    model = STTransformer(replace(TINY, change_weight=5.0))
+    tokens, actions = torch.randint(0, 16, (8, 4, 6)), torch.randint(0, 3, (8, 4))
+    tokens[:, -1] = tokens[:, -2]  # the real last frame repeats the one before: nothing changes...
+    shown = tokens.clone()
+    shown[:, -2] = (tokens[:, -2] + 1) % 16  # ...but the context read it wrong: every token must catch up
+    _, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1), context=shown)
+    assert "changed_token_accuracy" in stats
+    _, stats = model.loss(tokens, actions, torch.Generator().manual_seed(1))
+    assert "changed_token_accuracy" not in stats
+
+
 def test_region_weights_multiply_the_weight_of_their_tokens():
     import torch.nn.functional as F
 

@@ -233,8 +233,10 @@ class STTransformer(nn.Module):
         context: what the model reads of the past frames in place of `tokens` (B, T, N), e.g.
         frames with the errors of an open loop in them; the frames it predicts show their own
         real unmasked tokens, and the targets stay `tokens` (default: `tokens` itself).
-        Returns the loss and the accuracies of the masked tokens: all, those that differ from
-        the frame before (where there are any), and each region's."""
+        A changing token is one that differs from the frame before as the model reads it (with
+        a context, the context's): what it must draw anew, catching up where the context fell behind.
+        Returns the loss and the accuracies of the masked tokens: all, the changing ones
+        (where there are any), and each region's."""
         regions = regions or {}
         b, t, n = tokens.shape
         first = 1 if every_frame else t - 1
@@ -251,7 +253,7 @@ class STTransformer(nn.Module):
         target = group_codes(tokens[masked], self.cfg)
         per_token = F.cross_entropy(logits.reshape(-1, k), target.reshape(-1), reduction="none")
         changed = torch.zeros_like(masked)
-        changed[:, 1:] = tokens[:, 1:] != tokens[:, :-1]
+        changed[:, 1:] = tokens[:, 1:] != seen[:, :-1]
         # Most tokens repeat the frame before; what moves (the slope, the skier, the timer) is
         # what the model is for, and changing tokens may count more. The skier and the timer
         # are a few tokens of 140, and what a player reads.
