@@ -12,7 +12,7 @@ from neuralplay.errors import UserError  # noqa: E402
 from neuralplay.games.skiing import PSNR_CAP_DB, SKIER, frame_mse, psnr_from_mse  # noqa: E402
 from neuralplay.training.skiing_data import load_episode  # noqa: E402
 from neuralplay.training.skiing_dynamics_eval import (  # noqa: E402
-    evaluate_checkpoint, evaluate_dynamics, horizon_psnr_db, skier_match, sideways_px_per_step, skier_persistence,
+    evaluate_checkpoint, evaluate_dynamics, horizon_psnr_db, miss_kind, skier_match, sideways_px_per_step, skier_persistence,
     summary_lines,
 )
 
@@ -57,6 +57,9 @@ def test_metrics_are_all_there_and_in_range(result):
     assert len({s.split("@")[0] for s in result["rollout_starts"]}) == 3  # spread over the episodes
     assert len(result["changed_pixels_by_horizon"]) == len(result["real_changed_pixels_by_horizon"]) == 62
     assert 0 <= result["changed_pixel_share"] <= 1 and 0 < result["real_changed_pixel_share"] <= 1
+    misses = result["skier_misses"]
+    assert set(misses) == {"no_skier", "row", "column"} and all(0 <= v <= 1 for v in misses.values())
+    assert abs(sum(misses.values()) + result["skier_persistence"] - 1) < 1e-9
     assert len(summary_lines(result)) >= 4
 
 
@@ -111,6 +114,7 @@ def test_an_oracle_that_replays_the_truth_scores_perfectly(tiny, neural):
         assert perfect[key] == 1.0
     assert set(perfect["psnr_by_horizon"]) == {PSNR_CAP_DB}
     assert set(perfect["skier_persistence_by_rollout"]) <= {1.0, None}
+    assert set(perfect["skier_misses"].values()) == {0.0}
     assert perfect["skier_sideways_px_per_step"] == perfect["real_skier_sideways_px_per_step"] > 0
     assert perfect["changed_pixels_by_horizon"] == perfect["real_changed_pixels_by_horizon"]
     assert perfect["changed_pixel_share"] == perfect["real_changed_pixel_share"] > 0  # the episodes move
@@ -164,6 +168,9 @@ def test_metric_helpers_on_hand_made_frames(tiny):
     assert horizon_psnr_db(mse) == [PSNR_CAP_DB] * len(frames)
     assert psnr_from_mse(frame_mse(no_skier[0], frames[0])) == pytest.approx(psnr_db(no_skier[0], frames[0]))
     assert sideways_px_per_step([np.array([10.0, 11.0, np.nan, 12.0, 11.5])]) == pytest.approx(0.75)
+    assert miss_kind(None, (5.0, 5.0)) == "no_skier"
+    assert miss_kind((9.0, 9.0), (5.0, 5.0)) == "row" and miss_kind((5.0, 9.0), (5.0, 5.0)) == "column"
+    assert miss_kind((7.0, 7.0), (5.0, 5.0)) is None
     assert sideways_px_per_step([np.array([np.nan, 5.0])]) is None
     worse = horizon_psnr_db(np.array([[frame_mse(no_skier[0], frames[0])], [0.0]]))[0]
     assert worse == pytest.approx(psnr_from_mse(frame_mse(no_skier[0], frames[0]) / 2))  # the mean of the errors

@@ -19,6 +19,10 @@ frames under its actions. What is measured:
   appears with its centroid within 3 pixels (each axis, at 105x80) of ALE's skier
   centroid; frames where ALE shows no skier pixels are not counted. `skier_persistence_by_rollout`
   gives the same share for each rollout, in the order of `rollout_starts`.
+  `skier_misses` splits the frames lost: `no_skier` (no skier-coloured pixel at all),
+  `row` (the centroid's row is off, as where the model draws skier-coloured pixels away
+  from the skier), `column` (the row is right, the column is off: the skier went sideways
+  elsewhere); shares of the frames counted, which add up with persistence to 1.
   `skier_sideways_px_per_step` (`real_skier_sideways_px_per_step` for ALE's frames): the
   mean change of the skier's centroid column from one open-loop frame to the next where both
   show it, at 105x80; a model whose skier stands while ALE's drifts loses it.
@@ -87,6 +91,16 @@ def centroids_match(got: tuple[float, float] | None, want: tuple[float, float] |
     if want is None:
         return None
     return got is not None and abs(got[0] - want[0]) <= tolerance and abs(got[1] - want[1]) <= tolerance
+
+
+def miss_kind(got: tuple[float, float] | None, want: tuple[float, float],
+              tolerance: float = SKIER_TOLERANCE_PX) -> str | None:
+    """Why a neural skier centroid fails to match the real one (`skier_misses`); None if it matches."""
+    if got is None:
+        return "no_skier"
+    if abs(got[0] - want[0]) > tolerance:
+        return "row"
+    return "column" if abs(got[1] - want[1]) > tolerance else None
 
 
 def skier_match(pred: np.ndarray, true: np.ndarray, tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
@@ -216,6 +230,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
     motion, real_motion = np.zeros((len(plan), horizon)), np.zeros((len(plan), horizon))
     matches: list[list[bool]] = [[] for _ in plan]  # each rollout's frames where ALE shows the skier
     frozen_matches: list[bool] = []
+    misses = {"no_skier": 0, "row": 0, "column": 0}
     strips, tracks = [], []
     for r, (e, s) in enumerate(plan):
         ep = episodes[e]
@@ -238,6 +253,8 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
                 match = centroids_match(got, want)
                 if match is not None:
                     matches[r].append(match)
+                    if not match:
+                        misses[miss_kind(got, want)] += 1
                     frozen_matches.append(bool(centroids_match(held, want)))
             if r < keep and k in shown:
                 strip["real"].append(true.copy())
@@ -265,6 +282,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
             "real_changed_pixel_share": float(real_motion.mean()) if len(plan) else None,
             "changed_pixels_by_horizon": motion.mean(axis=0).tolist() if len(plan) else [],
             "real_changed_pixels_by_horizon": real_motion.mean(axis=0).tolist() if len(plan) else [],
+            "skier_misses": {kind: n / len(counted) for kind, n in misses.items()} if counted else None,
             "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips, tracks
 
 
@@ -339,6 +357,10 @@ def summary_lines(result: dict) -> list[str]:
         f"  skier persistence: {pct(result['skier_persistence'])} "
         f"(the start frame held: {pct(result['frozen_skier_persistence'])}); it moves sideways "
         f"{px(result['skier_sideways_px_per_step'])} a step (ALE's: {px(result['real_skier_sideways_px_per_step'])})",
+        "  frames where it is lost: " + ("n/a" if not result["skier_misses"] else ", ".join(
+            f"{pct(share)} {why}" for why, share in (("with no skier", result["skier_misses"]["no_skier"]),
+                                                      ("off in row", result["skier_misses"]["row"]),
+                                                      ("off in column only", result["skier_misses"]["column"])))),
         f"  pixels that change from the frame before, in the open loop: {pct(result['changed_pixel_share'])} "
         f"(ALE's: {pct(result['real_changed_pixel_share'])})",
         f"  one step: {result['step_ms_p50']} ms (median)",
