@@ -19,7 +19,7 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import patch_grid, radix, token_rows
-from neuralplay.runtime.skiing import Sampling
+from neuralplay.runtime.skiing import Sampling, Vocabulary
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_tokenizer import GraphOf
@@ -149,12 +149,19 @@ def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch
     return shown
 
 
+def token_vocabulary(episodes: list[dict], tokenizer) -> Vocabulary:
+    """The tokens the tokenizer gives the frames of tokenized episodes (`tokenize_split`),
+    which decoding keeps to (`Vocabulary`)."""
+    tokens = np.concatenate([e["tokens"].ravel() for e in episodes])
+    return Vocabulary(tokens, tokenizer.codes_per_group, tokenizer.groups)
+
+
 @torch.no_grad()
 def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, horizon: int = 8,
-                  maskgit_steps: int = 3) -> np.ndarray:
+                  maskgit_steps: int = 3, vocabulary: Vocabulary | None = None) -> np.ndarray:
     """Open loop from `context - 1` frames of a tokenized episode under its own actions, as
-    the runtime plays it: an RGB image, the episode's frames (through the tokenizer) above the
-    model's, `horizon` frames side by side."""
+    the runtime plays it (decoding kept to `vocabulary`, as an export's is): an RGB image,
+    the episode's frames (through the tokenizer) above the model's, `horizon` frames side by side."""
     from neuralplay.games.skiing import to_rgb
     from neuralplay.runtime.skiing import maskgit
 
@@ -171,7 +178,7 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
             return model.step(torch.from_numpy(tokens)[None], action, cache)[0][0].numpy()
 
         tokens = maskgit(logits_of, cfg.tokens, cfg.mask_id, Sampling(steps=maskgit_steps), np.random.default_rng(0),
-                         cfg.groups)
+                         cfg.groups, vocabulary)
         _, new = model.step(torch.from_numpy(tokens)[None], action, cache)
         cache = model.append(cache, new)
         predicted.append(tokens)
@@ -308,6 +315,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     cfg.model = model_config(cfg, saved, tokenizer)
     data_dir = Path(cfg.data)
     train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
+    vocabulary = token_vocabulary(train_eps, tokenizer)
     model = STTransformer(cfg.model)
     if cfg.init_from and not resume:
         warm_start(model, Path(cfg.init_from))
@@ -331,7 +339,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
             h_loss, h_stats = model.loss(*heldout[:2], torch.Generator().manual_seed(0), regions(heldout[2]))
         episode = max(heldout_eps, key=lambda e: len(e["tokens"]))
         writer.add_image("rollout (tokenized ALE above, neural below)",
-                         rollout_strip(model, tokenizer, episode, start=len(episode["tokens"]) // 2), step,
+                         rollout_strip(model, tokenizer, episode, start=len(episode["tokens"]) // 2,
+                                       vocabulary=vocabulary), step,
                          dataformats="HWC")
         model.train()
         metrics = {"heldout_loss": h_loss.item(), **{f"heldout_{k}": v.item() for k, v in h_stats.items()}}
@@ -442,8 +451,7 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
             "reward_per_step": reward_per_step(data_dir),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if vocabulary:
-        seen = np.unique(np.concatenate([e["tokens"].ravel() for e in tokenize_split(data_dir, "train", tokenizer)]))
-        meta["token_vocabulary"] = seen.tolist()
+        meta["token_vocabulary"] = token_vocabulary(tokenize_split(data_dir, "train", tokenizer), tokenizer).tokens.tolist()
     out_dir.mkdir(parents=True, exist_ok=True)
     save_starts(out_dir / STARTS_FILE, make_starts(starts, model.cfg.context - 1))
     paths = export_graphs(model, out_dir, meta)
