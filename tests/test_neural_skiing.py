@@ -90,6 +90,8 @@ def test_the_checkpoint_says_how_many_maskgit_passes_a_frame_takes(tiny_skiing, 
 
 
 def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, tmp_path):
+    import shutil
+
     from neuralplay.training.skiing_dynamics import export
 
     export(tiny_skiing.dynamics.parent / "dyn-run", tmp_path / "out", tiny_skiing.data, str(tiny_skiing.tokenizer),
@@ -105,12 +107,19 @@ def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, t
     train_tokens = np.concatenate([model.tokenizer.encode(load_episode(p)["frames"]).ravel()
                                    for p in sorted((tiny_skiing.data / "train").glob("*.npz"))])
     assert meta["token_vocabulary"] == np.unique(train_tokens).tolist()
-    assert len(meta["token_vocabulary"]) < 64  # of the tokenizer's 8 x 8 tokens, so keeping to it means something
+    assert "token_vocabulary" not in json.loads((tmp_path / "out" / "skiing_dynamics_prefill.json").read_text())
     start = load_starts(tmp_path / "out")[0]
-    model.reset(start.frames, start.actions_into_frames())
-    for action in (0, 1, 2, 1):
-        model.step(action)
-        assert np.isin(model.tokens, meta["token_vocabulary"]).all()
+    step_json = tmp_path / "out" / "skiing_dynamics_step.json"
+    for vocabulary in (meta["token_vocabulary"], meta["token_vocabulary"][:2]):  # the export's, and a tight one
+        step_json.write_text(json.dumps({**meta, "token_vocabulary": vocabulary}))
+        model = NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
+        model.reset(start.frames, start.actions_into_frames())
+        for action in (0, 1, 2, 1):
+            model.step(action)
+            assert np.isin(model.tokens, vocabulary).all()
+    step_json.write_text(json.dumps({**meta, "token_vocabulary": [0, 64]}))  # 64: past the tokenizer's 8 x 8
+    with pytest.raises(UserError, match="token_vocabulary does not fit the tokenizer"):
+        NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
 
     result = neuralplay("export", "skiing-dynamics", "--run", str(tiny_skiing.dynamics.parent / "dyn-run"),
                         "--data", str(tiny_skiing.data), "--tokenizer", str(tiny_skiing.tokenizer),
@@ -119,6 +128,11 @@ def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, t
     meta = json.loads((tmp_path / "cli" / "skiing_dynamics_step.json").read_text())
     assert meta["maskgit_steps"] == 2 and "token_vocabulary" not in meta
     assert NeuralSkiing(tmp_path / "cli", tiny_skiing.tokenizer).vocabulary is None
+    no_training = tmp_path / "held-out-only"
+    shutil.copytree(tiny_skiing.data / "heldout", no_training / "heldout")
+    one_line_error(neuralplay("export", "skiing-dynamics", "--run", str(tiny_skiing.dynamics.parent / "dyn-run"),
+                              "--data", str(no_training), "--tokenizer", str(tiny_skiing.tokenizer),
+                              "--out", str(tmp_path / "none")), "no training episodes", "--any-token")
 
 
 def test_env_has_ale_spaces_and_starts_from_given_frames(tiny_skiing):

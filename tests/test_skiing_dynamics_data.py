@@ -76,3 +76,8 @@ def test_open_loop_context_is_the_model_playing_on_from_the_real_frames(real):
             logits = model(past_and_masked, actions[:, :f + 1])[:, f].reshape(2, 6, 2, 4)
             codes = logits.argmax(-1)
             assert torch.equal(shown[:, f], codes[..., 0] * 4 + codes[..., 1])
+
+    from neuralplay.runtime.skiing import Vocabulary
+
+    kept = open_loop_context(model, tokens, actions, real, Vocabulary(np.array([5, 10]), codes_per_group=4, groups=2))
+    assert set(kept[:, real:-1].unique().tolist()) <= {5, 10}  # decoded as the runtime decodes an export

@@ -103,7 +103,13 @@ class NeuralSkiing:
         given = sampling or Sampling(steps=None)
         self.sampling = replace(given, steps=given.steps or recorded)
         vocabulary = self.step_ckpt.meta.get("token_vocabulary")  # recorded at export; older exports have none
-        self.vocabulary = Vocabulary(np.asarray(vocabulary), tokenizer.codes_per_group, tokenizer.groups) if vocabulary else None
+        try:
+            self.vocabulary = (Vocabulary(np.asarray(vocabulary), tokenizer.codes_per_group, tokenizer.groups)
+                               if vocabulary else None)
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{self.step_ckpt.onnx_path.with_suffix('.json')}: its token_vocabulary does not fit "
+                            f"the tokenizer ({err}): export the model again with `neuralplay export "
+                            "skiing-dynamics`") from None
         self.rng = np.random.default_rng(seed)
         self.cache: np.ndarray | None = None
         self.tokens = np.zeros(self.n_tokens, np.int64)
@@ -165,9 +171,16 @@ class Vocabulary:
 
     def __init__(self, tokens: np.ndarray, codes_per_group: int, groups: int):
         self.tokens = np.unique(np.asarray(tokens, np.int64))
+        if len(self.tokens) == 0 or self.tokens[0] < 0 or self.tokens[-1] >= codes_per_group ** groups:
+            raise ValueError(f"a token vocabulary holds tokens of {groups} groups of {codes_per_group} codes")
         self.codes = token_codes(self.tokens, codes_per_group, groups)  # (S, G)
-        self.allowed = np.zeros(codes_per_group ** groups, bool)
-        self.allowed[self.tokens] = True
+        self.radix = radix(codes_per_group, groups)
+
+    def holds(self, codes: np.ndarray) -> np.ndarray:
+        """Whether each token given by its groups' codes (n, G) is in the vocabulary (n,)."""
+        tokens = codes @ self.radix
+        at = np.searchsorted(self.tokens, tokens).clip(max=len(self.tokens) - 1)
+        return self.tokens[at] == tokens
 
     def best(self, log_probs: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
         """Each token's code of each group (n, G) from its groups' log-probabilities (n, G, K):
@@ -179,6 +192,7 @@ class Vocabulary:
 
 
 def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Gumbel(0, 1) noise: the argmax of log-probabilities plus it is a draw."""
     return -np.log(-np.log(rng.uniform(1e-9, 1 - 1e-9, shape)))
 
 
@@ -194,7 +208,7 @@ def choose_codes(log_probs: np.ndarray, temperature: float, rng: np.random.Gener
     else:
         codes = log_probs.argmax(axis=2)
     if vocabulary is not None:
-        outside = ~vocabulary.allowed[codes @ radix(log_probs.shape[2], log_probs.shape[1])]
+        outside = ~vocabulary.holds(codes)
         if outside.any():
             codes[outside] = vocabulary.best(log_probs[outside], temperature, rng)
     return codes
@@ -213,11 +227,12 @@ def maskgit(logits_of: Callable[[np.ndarray], np.ndarray], n_tokens: int, mask_i
         logits = logits_of(tokens).reshape(n_tokens, groups, -1)
         log_probs = logits - logits.max(axis=2, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(axis=2, keepdims=True))
+        # Every token is chosen, the unmasked ones too (and their choice dropped), so that a
+        # seed draws the same noise whatever the passes keep.
         codes = choose_codes(log_probs, sampling.temperature, rng, vocabulary)
         picked = np.take_along_axis(log_probs, codes[..., None], axis=2)[..., 0].sum(axis=1)
-        choice = codes @ radix(log_probs.shape[2], groups)
         confidence = np.where(masked, picked, np.inf)
-        tokens = np.where(masked, choice, tokens)
+        tokens = np.where(masked, codes @ radix(log_probs.shape[2], groups), tokens)
         masked[:] = False
         if still_masked:
             least = np.argsort(confidence, kind="stable")[:still_masked]

@@ -19,7 +19,7 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import patch_grid, radix, token_rows
-from neuralplay.runtime.skiing import Sampling, Vocabulary
+from neuralplay.runtime.skiing import Sampling, Vocabulary, choose_codes
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr
 from neuralplay.training.skiing_tokenizer import GraphOf
@@ -127,13 +127,16 @@ def stale_tokens(tokens: torch.Tensor, rate: float, generator: torch.Generator) 
 
 
 @torch.no_grad()
-def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch.Tensor, real: int) -> torch.Tensor:
+def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch.Tensor, real: int,
+                      vocabulary: Vocabulary | None = None) -> torch.Tensor:
     """Clips (B, T, N) as the model's own open loop shows them: the first `real` frames are
     the real ones; each later frame but the last (the one predicted) is the model's guess
-    from the frames shown before it, one pass with each group's most likely code, as
-    `NeuralSkiing` plays with one MaskGIT pass. Trained on such pasts toward the real frames,
-    the model learns to carry on from its own misses instead of taking a slope it failed to
-    scroll for a stopped one."""
+    from the frames shown before it, one MaskGIT pass decoded as the runtime decodes it
+    (`choose_codes`: the most likely codes, kept to `vocabulary`). Unlike the runtime, which
+    always reads a full window of context - 1 frames, a guess here reads only the frames of
+    the clip before it. Trained on such pasts toward the real frames, the model is to learn
+    to carry on from its own misses instead of taking a slope it failed to scroll for a
+    stopped one."""
     b, t, n = tokens.shape
     cfg = model.cfg
     shown = tokens.clone()
@@ -142,11 +145,20 @@ def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch
     place = radix(cfg.codes_per_group, cfg.groups)
     for f in range(real, t - 1):
         logits, _ = model.step(all_masked, actions[:, f], cache)
-        codes = logits.reshape(b, n, cfg.groups, cfg.codes_per_group).argmax(-1)
-        shown[:, f] = (codes * place).sum(-1)
+        log_probs = torch.log_softmax(logits.reshape(b * n, cfg.groups, cfg.codes_per_group), dim=-1).numpy()
+        codes = torch.from_numpy(choose_codes(log_probs, 0.0, np.random.default_rng(0), vocabulary))
+        shown[:, f] = (codes * place).sum(-1).reshape(b, n)
         _, new = model.step(shown[:, f], actions[:, f], cache)
-        cache = torch.cat([cache, new], dim=4)
+        cache = model.append(cache, new)
     return shown
+
+
+def training_vocabulary(data_dir: Path, tokenizer) -> list[int]:
+    """The tokens of `token_vocabulary` over the training episodes of `data_dir`, for an export."""
+    if not sorted((data_dir / "train").glob("*.npz")):
+        raise UserError(f"no training episodes in {data_dir / 'train'} to take the token vocabulary from: pass "
+                        "the --data the model was trained on, or export with --any-token")
+    return token_vocabulary(tokenize_split(data_dir, "train", tokenizer), tokenizer).tokens.tolist()
 
 
 def token_vocabulary(episodes: list[dict], tokenizer) -> Vocabulary:
@@ -355,7 +367,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
             group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         shown = stale_tokens(tokens, cfg.stale_context, gen) if cfg.stale_context > 0 else None
         if cfg.open_loop_context > 0 and rng.random() < cfg.open_loop_context:
-            shown = open_loop_context(model, tokens, actions, real=int(rng.integers(1, max(2, cfg.model.context - 1))))
+            shown = open_loop_context(model, tokens, actions, int(rng.integers(1, max(2, cfg.model.context - 1))),
+                                      vocabulary)
         loss, stats = model.loss(tokens, actions, gen, regions(skier), every_frame=cfg.every_frame, context=shown)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -441,8 +454,11 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
     training frames, which the runtime's decoding keeps to: `Vocabulary`); the metrics
     measured by the runtime go in last."""
     from neuralplay import __version__
-    from neuralplay.runtime.skiing import NeuralSkiing, STARTS_FILE, save_starts
+    from neuralplay.runtime.skiing import STARTS_FILE, STEP_NAME, NeuralSkiing, save_starts
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+
+    def add_metadata(path: Path, extra: dict) -> None:  # the graphs stay as they are, so their hashes do too
+        path.write_text(json.dumps({**json.loads(path.read_text()), **extra}, indent=2) + "\n")
 
     model, cfg = load_model(run_dir)
     tokenizer = SkiingTokenizer(tokenizer_dir, threads=2)
@@ -450,15 +466,14 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
             "maskgit_steps": (sampling or Sampling()).steps,
             "reward_per_step": reward_per_step(data_dir),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    if vocabulary:
-        meta["token_vocabulary"] = token_vocabulary(tokenize_split(data_dir, "train", tokenizer), tokenizer).tokens.tolist()
+    step_only = {"token_vocabulary": training_vocabulary(data_dir, tokenizer)} if vocabulary else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     save_starts(out_dir / STARTS_FILE, make_starts(starts, model.cfg.context - 1))
     paths = export_graphs(model, out_dir, meta)
+    add_metadata(out_dir / f"{STEP_NAME}.json", step_only)
     from neuralplay.training.skiing_dynamics_eval import evaluate_dynamics
 
     metrics = evaluate_dynamics(NeuralSkiing(out_dir, tokenizer, threads=2), data_dir / "heldout")
-    for path in paths:  # the graphs stay as they are, so their hashes do too
-        full = json.loads(path.read_text())
-        path.write_text(json.dumps({**full, "metrics": metrics}, indent=2) + "\n")
+    for path in paths:
+        add_metadata(path, {"metrics": metrics})
     return paths
