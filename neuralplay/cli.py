@@ -468,8 +468,9 @@ def build_parser() -> Parser:
                             "comes from the run, and on --init-from")
     train.add_argument("--change-weight", type=float,
                        help="skiing-dynamics: loss weight of the tokens that differ from the frame before (as "
-                            "the model reads it, under --stale-context or --open-loop-context), the others' being 1 (default: 1 for a new run, the run's own on --resume, the source's "
-                            "on --init-from)")
+                            "the model reads it, under --stale-context or --open-loop-context), the others' "
+                            "being 1 (default: 1 for a new run, the run's own on --resume, the source's on "
+                            "--init-from)")
     train.add_argument("--hud-weight", type=float,
                        help="skiing-dynamics: loss weight of the tokens of the HUD's rows (gates left, the timer), "
                             "times --change-weight (default 1; --resume and --init-from as above)")

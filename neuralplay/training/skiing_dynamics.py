@@ -155,7 +155,7 @@ def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch
 
 def training_vocabulary(data_dir: Path, tokenizer) -> list[int]:
     """The tokens of `token_vocabulary` over the training episodes of `data_dir`, for an export."""
-    if not sorted((data_dir / "train").glob("*.npz")):
+    if not any((data_dir / "train").glob("*.npz")):
         raise UserError(f"no training episodes in {data_dir / 'train'} to take the token vocabulary from: pass "
                         "the --data the model was trained on, or export with --any-token")
     return token_vocabulary(tokenize_split(data_dir, "train", tokenizer), tokenizer).tokens.tolist()
@@ -289,8 +289,9 @@ def model_config(cfg: DynamicsTrainConfig, saved: dict, tokenizer) -> STConfig:
     """A resumed run keeps its model (`saved`: its stored config; empty for a new run); a
     warm start takes its source's, with this run's context (time enters only as rotary
     positions, so the weights serve any context) and, where cfg.layers asks for more, more
-    layers (`warm_start`); a new run takes cfg.model (and cfg.layers). Codebook and groups always come from the tokenizer, the loss weights of
-    changing tokens, the skier's and the HUD's from cfg where given."""
+    layers (`warm_start`); a new run takes cfg.model (and cfg.layers). Codebook and groups
+    always come from the tokenizer, the loss weights of changing tokens, the skier's and the
+    HUD's from cfg where given."""
     if saved:
         model = st_config(saved["model"])
     elif cfg.init_from:
@@ -389,8 +390,9 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     return {"step": step, **metrics}
 
 
-def export_graphs(model: STTransformer, out_dir: Path, meta: dict) -> list[Path]:
-    """The prefill and step graphs (batch 1, a cache of context - 1 frames) with metadata."""
+def export_graphs(model: STTransformer, out_dir: Path, meta: dict, step_meta: dict | None = None) -> list[Path]:
+    """The prefill and step graphs (batch 1, a cache of context - 1 frames) with metadata
+    (`step_meta`: what only the step graph's holds)."""
     from neuralplay.runtime.checkpoint import write_metadata
     from neuralplay.runtime.skiing import GAME, PREFILL_KIND, PREFILL_NAME, STEP_KIND, STEP_NAME
 
@@ -418,7 +420,7 @@ def export_graphs(model: STTransformer, out_dir: Path, meta: dict) -> list[Path]
                                      f"{cfg.groups} group(s) of {cfg.codes_per_group} code logits",
                            "new": f"float32 {cache_shape[:4] + [1] + cache_shape[5:]}"}}
     return [write_metadata(prefill_path, {**common, "model_kind": PREFILL_KIND, **prefill_io}),
-            write_metadata(step_path, {**common, "model_kind": STEP_KIND, **step_io})]
+            write_metadata(step_path, {**common, "model_kind": STEP_KIND, **step_io, **(step_meta or {})})]
 
 
 def make_starts(count: int, frames: int, seed: int = 0, frameskip: int = 4, steps: int = 30) -> list:
@@ -454,11 +456,8 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
     training frames, which the runtime's decoding keeps to: `Vocabulary`); the metrics
     measured by the runtime go in last."""
     from neuralplay import __version__
-    from neuralplay.runtime.skiing import STARTS_FILE, STEP_NAME, NeuralSkiing, save_starts
+    from neuralplay.runtime.skiing import STARTS_FILE, NeuralSkiing, save_starts
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
-
-    def add_metadata(path: Path, extra: dict) -> None:  # the graphs stay as they are, so their hashes do too
-        path.write_text(json.dumps({**json.loads(path.read_text()), **extra}, indent=2) + "\n")
 
     model, cfg = load_model(run_dir)
     tokenizer = SkiingTokenizer(tokenizer_dir, threads=2)
@@ -469,11 +468,11 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
     step_only = {"token_vocabulary": training_vocabulary(data_dir, tokenizer)} if vocabulary else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     save_starts(out_dir / STARTS_FILE, make_starts(starts, model.cfg.context - 1))
-    paths = export_graphs(model, out_dir, meta)
-    add_metadata(out_dir / f"{STEP_NAME}.json", step_only)
+    paths = export_graphs(model, out_dir, meta, step_only)
     from neuralplay.training.skiing_dynamics_eval import evaluate_dynamics
 
     metrics = evaluate_dynamics(NeuralSkiing(out_dir, tokenizer, threads=2), data_dir / "heldout")
-    for path in paths:
-        add_metadata(path, {"metrics": metrics})
+    for path in paths:  # the graphs stay as they are, so their hashes do too
+        full = json.loads(path.read_text())
+        path.write_text(json.dumps({**full, "metrics": metrics}, indent=2) + "\n")
     return paths

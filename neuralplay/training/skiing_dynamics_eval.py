@@ -88,9 +88,7 @@ def centroids_match(got: tuple[float, float] | None, want: tuple[float, float] |
                     tolerance: float = SKIER_TOLERANCE_PX) -> bool | None:
     """Whether a skier centroid is within `tolerance` pixels (each axis) of the real one;
     None when the real frame shows no skier."""
-    if want is None:
-        return None
-    return got is not None and abs(got[0] - want[0]) <= tolerance and abs(got[1] - want[1]) <= tolerance
+    return None if want is None else miss_kind(got, want, tolerance) is None
 
 
 def miss_kind(got: tuple[float, float] | None, want: tuple[float, float],
