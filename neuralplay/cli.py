@@ -218,18 +218,22 @@ def train_skiing(args) -> int:
         from neuralplay.training.skiing_dynamics import DynamicsTrainConfig as Config, train
         if args.context is not None and args.context < 2:
             raise UserError(f"--context {args.context}: the model needs a past frame and the one it predicts (2 or more)")
-        model = STConfig(**({} if args.context is None else {"context": args.context}))
-        extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": model,
+        extra = {"tokenizer": args.tokenizer, "init_from": args.init_from, "model": STConfig(), "context": args.context,
                  "change_weight": args.change_weight, "skier_weight": args.skier_weight,
                  "hud_weight": args.hud_weight, "every_frame": args.every_frame, "layers": args.layers,
-                 "stale_context": args.stale_context, "open_loop_context": args.open_loop_context}
+                 "stale_context": args.stale_context, "open_loop_context": args.open_loop_context,
+                 "skier_motion": args.skier_motion, "shifted_context": args.shifted_context,
+                 "fresh_lr_scale": args.fresh_lr_scale}
         if not 0 <= args.stale_context < 1:
             raise UserError(f"--stale-context {args.stale_context}: a share of tokens, 0 or more and below 1")
         if not 0 <= args.open_loop_context <= 1:
             raise UserError(f"--open-loop-context {args.open_loop_context}: a share of training steps, 0 to 1")
-        if args.stale_context and args.open_loop_context:
-            raise UserError("--stale-context and --open-loop-context are two ways to show the model an imperfect "
-                            "past: give one of them")
+        if not 0 <= args.shifted_context <= 1:
+            raise UserError(f"--shifted-context {args.shifted_context}: a share of clips, 0 to 1")
+        pasts = [flag for flag, on in (("--stale-context", args.stale_context), ("--open-loop-context",
+                 args.open_loop_context), ("--shifted-context", args.shifted_context)) if on]
+        if len(pasts) > 1:
+            raise UserError(f"{' and '.join(pasts)} are ways to show the model an imperfect past: give one of them")
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
@@ -503,15 +507,29 @@ def build_parser() -> Parser:
                             "one-pass guess from the frames before; the target stays the real next frame. A "
                             "step reading it takes about 1.5 times as long (default 0: never; a resumed run "
                             "takes it again from the command)")
+    train.add_argument("--shifted-context", type=float, default=0.0, metavar="S",
+                       help="skiing-dynamics: in this share of the clips the past's skier is moved 1 to 6 pixels "
+                            "sideways (the same in every past frame; with --skier-motion its column with it) "
+                            "while the frame predicted stays real, so the model learns to draw the skier where "
+                            "its column says; those frames are encoded again, a step taking about a quarter "
+                            "longer (default 0: never; a resumed run takes it again from the command)")
+    train.add_argument("--skier-motion", action="store_true",
+                       help="skiing-dynamics: condition each frame on the skier's column and learn its velocity "
+                            "under each action, which the runtime integrates, so the skier moves as slowly as "
+                            "ALE's; with --init-from, the model starts as its source and learns the new parts "
+                            "(a resumed run keeps what it had)")
     train.add_argument("--context", type=int,
-                       help="skiing-dynamics: frames the model sees, the predicted one included (default 4); "
-                            "with --init-from it may differ from the source's; a resumed run keeps its own")
+                       help="skiing-dynamics: frames the model sees, the predicted one included (default: with "
+                            "--init-from the source's, else 4); with --init-from it may differ from the source's; "
+                            "a resumed run keeps its own")
     train.add_argument("--columns", type=int, default=0, metavar="N",
                        help="Tetris: a column stream in the first N layers (10 column tokens the rows read "
                             "from; with --init-from a model with fewer such layers it starts as that model)")
     train.add_argument("--fresh-lr-scale", type=float, default=1.0,
-                       help="Tetris, with --init-from and --columns: the learning rate of the column layers "
-                            "the source lacks, as a multiple of --lr")
+                       help="with --init-from: the learning rate of the parameters the source lacks, as a "
+                            "multiple of --lr (Tetris: the column layers of --columns; skiing-dynamics: the "
+                            "layers --layers adds, the parts --skier-motion adds, and a token embedding and head "
+                            "that start fresh; default 1)")
     train.add_argument("--piece-from-noise", action="store_true",
                        help="Tetris: the generator sees only which piece the noise picks (its argmax), "
                             "so steps without a spawn cannot depend on the noise")

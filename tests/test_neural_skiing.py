@@ -33,7 +33,7 @@ def test_onnx_step_matches_torch_and_the_cache_stays_bounded(tiny_skiing, neural
         cache = model.prefill(tokens[None], led)
         logits, _ = model.step(tokens[-1:], torch.tensor([1]), cache)
     np.testing.assert_allclose(neural.cache, cache.numpy(), atol=1e-4)
-    onnx_logits, _ = neural._run(tokens[-1].numpy(), np.array([1]))
+    onnx_logits = neural._run({"tokens": tokens[-1:].numpy(), "action": np.array([1]), "cache": neural.cache})[0][0]
     np.testing.assert_allclose(onnx_logits, logits[0].numpy(), atol=1e-4)
     shape = neural.cache.shape
     for action in [0, 1, 2] * 5:

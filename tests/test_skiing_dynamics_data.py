@@ -6,6 +6,7 @@ pytest.importorskip("torch")
 import numpy as np  # noqa: E402
 
 from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
+from neuralplay.runtime.skiing import UNKNOWN_COLUMN  # noqa: E402
 from neuralplay.training.skiing_data import HUD_ROWS  # noqa: E402
 from neuralplay.training.skiing_dynamics import (  # noqa: E402
     hud_tokens, open_loop_context, sample_clips, skier_tokens, stale_tokens,
@@ -28,13 +29,17 @@ def test_a_clip_marks_the_skier_where_it_is_and_where_it_was():
     skier = np.zeros((steps, n), bool)
     for t in range(steps):
         skier[t, t % n] = True  # the skier moves one token a frame
+    columns = np.arange(steps, dtype=np.float32) * 2
+    columns[4] = np.nan  # no skier in frame 4
     episode = {"tokens": np.arange(steps * n).reshape(steps, n), "actions": np.arange(steps - 1) % 3,
-               "skier": skier}
-    tokens, actions, marked = sample_clips([episode], 20, 3, 3, np.random.default_rng(0))
-    assert marked.shape == (20, 3, n)
-    for clip, marks in zip(tokens.numpy(), marked.numpy()):
-        for frame, mark in zip(clip[:, 0] // n, marks):  # each frame's index in the episode
+               "skier": skier, "columns": columns, "recent": np.arange(steps, dtype=np.float32) / 10}
+    clips = sample_clips([episode], 20, 3, 3, np.random.default_rng(0))
+    assert clips.skier.shape == (20, 3, n) and clips.columns.shape == clips.recent.shape == (20, 3)
+    for clip, marks, cols, recent in zip(clips.tokens.numpy(), clips.skier.numpy(), clips.columns.numpy(),
+                                         clips.recent.numpy()):
+        for frame, mark, col, rec in zip(clip[:, 0] // n, marks, cols, recent):  # each frame's index in the episode
             assert np.flatnonzero(mark).tolist() == sorted({frame % n, max(frame - 1, 0) % n})
+            assert col == (UNKNOWN_COLUMN if frame == 4 else 2 * frame) and rec == np.float32(frame / 10)
 
 
 def test_hud_tokens_are_the_rows_that_hold_the_hud():

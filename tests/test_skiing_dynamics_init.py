@@ -44,6 +44,12 @@ def test_train_from_a_checkpoint_folder_on_every_frame(tiny_skiing, tmp_path):
     assert config["every_frame"] and config["init_from"] == str(tiny_skiing.dynamics)
     model, _ = load_model(run)
     assert model.cfg.context == 3 and model.cfg.d_model == tiny_skiing.model.cfg.d_model
+    again = tmp_path / "again"  # without --context, a warm start keeps its source's
+    result = neuralplay("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(again),
+                        "--tokenizer", str(tiny_skiing.tokenizer), "--init-from", str(run), "--steps", "1",
+                        "--batch-size", "2", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert load_model(again)[0].cfg.context == 3
 
 
 def test_init_from_a_folder_without_a_model_is_one_line(tiny_skiing, tmp_path):

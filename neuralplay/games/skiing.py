@@ -30,6 +30,7 @@ PALETTE = np.array([
     (192, 192, 192),  # moguls
     (214, 214, 214),  # moguls
 ], dtype=np.uint8)
+SNOW = 0
 SKIER = 7
 FLAG = 6
 

@@ -17,6 +17,14 @@ steps a frame affordable. Time enters temporal attention as rotary positions, so
 many frames apart two frames are matters: the cache holds keys before rotation and each
 step rotates them to their place in the window, so a rolling cache of `context - 1`
 frames stays exact however long the game runs.
+
+With `skier_motion`, the skier's column is given, not left to the tokens: every frame is
+conditioned on where its skier is (each grid column learns the skier's offset from it), and
+a velocity head reads a finished frame and says how far the skier moves sideways by the
+next one under each action. A runtime integrates those velocities as floats and conditions
+the next frame on the result, so motion slower than a pixel a step adds up instead of being
+rounded to "stay" by the most likely tokens; the head also reads the skier's recent motion
+(`runtime.skiing.recent_motion`), which carries its momentum through frames whose slope stood still.
 """
 from __future__ import annotations
 
@@ -27,7 +35,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from neuralplay.models.vqvae import token_codes
+from neuralplay.models.vqvae import PATCH, token_codes
+
+SKIER_REACH = 16.0  # pixels: a grid column sees the skier's offset from its centre up to this far
+SKIER_BINS_PER_PX = 2  # offsets in half pixels
 
 
 @dataclass
@@ -44,6 +55,8 @@ class STConfig:
     change_weight: float = 1.0  # loss weight of tokens that differ from the frame before (the dynamics)
     skier_weight: float = 1.0  # loss weight (times the above) of tokens that show the skier, now or in the frame before
     hud_weight: float = 1.0  # loss weight (times the above) of the tokens of the HUD's rows (gates left, the timer)
+    skier_motion: bool = False  # condition frames on the skier's column and predict its velocity (module docstring)
+    velocity_weight: float = 1.0  # loss weight of the velocity head's squared error (pixels per step, squared)
 
     @property
     def mask_id(self) -> int:
@@ -76,6 +89,20 @@ def rotary(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     cos, sin = angles.cos(), angles.sin()
     x1, x2 = x[..., 0::2], x[..., 1::2]
     return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+def skier_offset_bins(columns: torch.Tensor, grid_cols: int) -> torch.Tensor:
+    """The skier's column (...,) (negative where unknown) -> each grid column's bin of its
+    offset from that column's centre (..., grid_cols); unknown gets the last bin."""
+    centres = (torch.arange(grid_cols, dtype=torch.float32) + 0.5) * PATCH
+    offset = (columns[..., None] - centres).clamp(-SKIER_REACH, SKIER_REACH)
+    bins = torch.round((offset + SKIER_REACH) * SKIER_BINS_PER_PX).long()
+    return torch.where(columns[..., None] < 0, skier_bins() - 1, bins)
+
+
+def skier_bins() -> int:
+    """Offset bins (-SKIER_REACH..SKIER_REACH in half pixels) and one for "unknown"."""
+    return int(2 * SKIER_REACH * SKIER_BINS_PER_PX) + 2
 
 
 class Attention(nn.Module):
@@ -182,37 +209,62 @@ class STTransformer(nn.Module):
         self.blocks = nn.ModuleList(STBlock(cfg) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.groups * cfg.codes_per_group)
+        if cfg.skier_motion:
+            self.skier_at = nn.Embedding(skier_bins(), d)
+            nn.init.zeros_(self.skier_at.weight)  # a warm start begins as the model it came from
+            self.norm_v = nn.LayerNorm(d)
+            self.pool = nn.Linear(d, 1)
+            self.recent = nn.Linear(1, d)
+            self.velocity = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, cfg.n_actions))
 
-    def embed(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """tokens (B, [T,] N), actions (B, [T]) that led to each frame."""
+    def embed(self, tokens: torch.Tensor, actions: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (B, [T,] N), actions (B, [T]) that led to each frame; with skier_motion, the
+        skier's column in each frame (B, [T]), negative where unknown."""
         rows = group_codes(tokens, self.cfg) + self.group_offset
-        return self.token(rows).sum(dim=-2) + self.pos + self.action(actions)[..., None, :]
+        x = self.token(rows).sum(dim=-2) + self.pos + self.action(actions)[..., None, :]
+        if not self.cfg.skier_motion:
+            return x
+        grid_rows, grid_cols = self.cfg.grid
+        per_column = self.skier_at(skier_offset_bins(columns.float(), grid_cols))  # (B, [T,] cols, d)
+        return x + per_column[..., None, :, :].expand(*per_column.shape[:-2], grid_rows, grid_cols,
+                                                      per_column.shape[-1]).flatten(-3, -2)
+
+    def velocities(self, states: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
+        """A finished frame's last-layer states (..., N, d) and the skier's recent motion
+        (...,) -> how far its column moves by the next frame under each action (..., n_actions)."""
+        h = self.norm_v(states)
+        weights = torch.softmax(self.pool(h), dim=-2)
+        return self.velocity((weights * h).sum(dim=-2) + self.recent(recent[..., None].float()))
 
     def logits(self, states: torch.Tensor) -> torch.Tensor:
         """The last layer's states (..., d) -> logits (..., G * K): each group's K code logits
         side by side."""
         return self.head(self.norm(states))
 
-    def states(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def states(self, tokens: torch.Tensor, actions: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
         """tokens (B, T, N) (mask_id where masked), actions (B, T) -> the last layer's states
         (B, T, N, d)."""
-        x = self.embed(tokens, actions)
+        x = self.embed(tokens, actions, columns)
         for block in self.blocks:
             x, _ = block(x)
         return x
 
-    def forward(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, actions: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
         """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, G * K)."""
-        return self.logits(self.states(tokens, actions))
+        return self.logits(self.states(tokens, actions, columns))
 
-    def every_frame_states(self, tokens: torch.Tensor, masked_tokens: torch.Tensor,
-                           actions: torch.Tensor) -> torch.Tensor:
-        """The last layer's states (B, T, N, d) of every frame of a clip from its partly masked
-        tokens (B, T, N) and the clean frames before it (`STBlock.two_stream`)."""
-        clean, masked = self.embed(tokens, actions), self.embed(masked_tokens, actions)
+    def every_frame_states(self, tokens: torch.Tensor, masked_tokens: torch.Tensor, actions: torch.Tensor,
+                           columns: torch.Tensor | None = None,
+                           masked_columns: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last layer's states (B, T, N, d) of every frame of a clip, clean (from its
+        tokens and the clean frames before) and masked (from its partly masked tokens (B, T, N)
+        and the clean frames before it: `STBlock.two_stream`); with skier_motion, each stream's
+        skier columns (the masked one's default: the clean one's)."""
+        masked_columns = columns if masked_columns is None else masked_columns
+        clean, masked = self.embed(tokens, actions, columns), self.embed(masked_tokens, actions, masked_columns)
         for block in self.blocks:
             clean, masked = block.two_stream(clean, masked)
-        return masked
+        return clean, masked
 
     def mask_frames(self, frames: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Which tokens of `frames` frames to mask (frames, N): a share gamma(r), r ~ U(0, 1),
@@ -224,7 +276,9 @@ class STTransformer(nn.Module):
 
     def loss(self, tokens: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None = None,
              regions: dict[str, torch.Tensor] | None = None, every_frame: bool = False,
-             context: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             context: torch.Tensor | None = None, columns: torch.Tensor | None = None,
+             recent: torch.Tensor | None = None,
+             context_columns: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MaskGIT objective: mask a cosine-scheduled share of the last frame's tokens and
         predict them from the rest and the clean frames before; with every_frame, the same
         for each frame after the first (`every_frame_states`), T - 1 predictions a clip.
@@ -235,18 +289,30 @@ class STTransformer(nn.Module):
         real unmasked tokens, and the targets stay `tokens` (default: `tokens` itself).
         A changing token is one that differs from the frame before as the model reads it (with
         a context, the context's): what it must draw anew, catching up where the context fell behind.
+        With skier_motion: the skier's column in each frame (B, T) (negative where unknown)
+        and its recent motion (B, T) (`runtime.skiing.recent_motion`); context_columns: the
+        past frames' columns as the model reads them, with `context` (default: `columns`).
+        The velocity head, reading each past frame as shown, is fitted to the real column
+        change to the next frame under the action taken, which adds velocity_weight times its
+        squared error.
         Returns the loss and the accuracies of the masked tokens: all, the changing ones
-        (where there are any), and each region's."""
+        (where there are any), and each region's; with skier_motion, the velocity's mean
+        absolute error in pixels."""
         regions = regions or {}
         b, t, n = tokens.shape
         first = 1 if every_frame else t - 1
         masked = torch.zeros_like(tokens, dtype=torch.bool)
         masked[:, first:] = self.mask_frames(b * (t - first), generator).reshape(b, t - first, n)
         seen = tokens if context is None else context
+        seen_columns = columns if context_columns is None else context_columns
         predicted = torch.zeros_like(masked)
         predicted[:, first:] = True
         inp = torch.where(predicted, tokens, seen).masked_fill(masked, self.cfg.mask_id)
-        states = self.every_frame_states(seen, inp, actions) if every_frame else self.states(inp, actions)
+        if every_frame:
+            clean, states = self.every_frame_states(seen, inp, actions, seen_columns, columns)
+        else:
+            shown_columns = None if columns is None else torch.where(predicted[..., 0], columns, seen_columns)
+            clean = states = self.states(inp, actions, shown_columns)  # frames before the last are clean
         k = self.cfg.codes_per_group
         # The head (G x K logits a token) only where the loss looks, not on every token of every frame.
         logits = self.logits(states[masked]).reshape(-1, self.cfg.groups, k)
@@ -266,29 +332,55 @@ class STTransformer(nn.Module):
             weight = weight * torch.where(region[masked], getattr(self.cfg, f"{name}_weight"), 1.0)
             stats[f"{name}_token_accuracy"] = right[region[masked]].mean()
         loss = (per_token.reshape(-1, self.cfg.groups).mean(-1) * weight).sum() / weight.sum()
+        if self.cfg.skier_motion:
+            error = self.velocity_error(clean[:, :-1], recent[:, :-1], actions[:, 1:], columns)
+            if error is not None:
+                loss = loss + self.cfg.velocity_weight * error.square().mean()
+                stats["velocity_mae_px"] = error.abs().mean()
         return loss, stats
+
+    def velocity_error(self, states: torch.Tensor, recent: torch.Tensor, next_actions: torch.Tensor,
+                       columns: torch.Tensor) -> torch.Tensor | None:
+        """Predicted minus real column change to the next frame under the action taken, for
+        the frames (B, T-1) whose skier and next skier are known; None if there are none."""
+        predicted = self.velocities(states, recent).gather(-1, next_actions[..., None])[..., 0]
+        known = (columns[:, :-1] >= 0) & (columns[:, 1:] >= 0)
+        if not known.any():
+            return None
+        return (predicted - (columns[:, 1:] - columns[:, :-1]))[known]
 
     # --- inference with the cache of past frames ---
 
-    def prefill(self, tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def prefill(self, tokens: torch.Tensor, actions: torch.Tensor, columns: torch.Tensor | None = None,
+                recent: torch.Tensor | None = None):
         """The cache of real frames: tokens (B, P, N), actions (B, P) -> keys and values of
-        every layer stacked as (layers, 2, B*N, heads, P, dh)."""
-        x = self.embed(tokens, actions)
+        every layer stacked as (layers, 2, B*N, heads, P, dh). With skier_motion, also the
+        skier's columns (B, P) and the last frame's recent motion (B,) in, and the last
+        frame's velocities (B, n_actions) out: (cache, velocities)."""
+        x = self.embed(tokens, actions, columns)
         cache = []
         for block in self.blocks:
             x, (k, v) = block(x)
             cache.append(torch.stack([k, v]))
+        if self.cfg.skier_motion:
+            return torch.stack(cache), self.velocities(x[:, -1], recent)
         return torch.stack(cache)
 
-    def step(self, tokens: torch.Tensor, action: torch.Tensor, cache: torch.Tensor):
+    def step(self, tokens: torch.Tensor, action: torch.Tensor, cache: torch.Tensor,
+             column: torch.Tensor | None = None, recent: torch.Tensor | None = None):
         """One frame's logits (B, N, G * K) from its (partly masked) tokens (B, N), the
         action that led to it (B,) and the cache of the frames before it; also the frame's own
-        keys/values (layers, 2, B*N, heads, 1, dh), for `append` once the frame is final."""
-        x = self.embed(tokens, action)
+        keys/values (layers, 2, B*N, heads, 1, dh), for `append` once the frame is final.
+        With skier_motion, also the frame's skier column (B,) and recent motion (B,) in, and
+        its velocities (B, n_actions) out, which mean something once the frame is final:
+        (logits, new, velocities)."""
+        x = self.embed(tokens, action, column)
         new = []
         for i, block in enumerate(self.blocks):
             x, k_new, v_new = block.step(x, cache[i, 0], cache[i, 1])
             new.append(torch.stack([k_new, v_new]))
+        if self.cfg.skier_motion:
+            return self.logits(x), torch.stack(new), self.velocities(x, recent)
         return self.logits(x), torch.stack(new)
 
     def append(self, cache: torch.Tensor, new: torch.Tensor, keep: int | None = None) -> torch.Tensor:

@@ -5,6 +5,11 @@
 passes of the step graph against that cache, then runs the step graph once more on the
 finished tokens to get the frame's keys and values, rolls them into the cache (its size
 never grows) and decodes the tokens into a palette frame.
+
+A model with `skier_motion` also keeps the skier's column as a float: reset reads it off
+the real frames, each finished frame's pass gives the skier's velocity under each action,
+and the next frame is drawn conditioned on the column plus the velocity of the action
+taken, so motion slower than a pixel a step adds up.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from neuralplay.errors import UserError
+from neuralplay.games.skiing import skier_x
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
 
@@ -25,6 +31,29 @@ PREFILL_KIND, STEP_KIND = "skiing-st-prefill", "skiing-st-step"
 PREFILL_NAME, STEP_NAME = "skiing_dynamics_prefill", "skiing_dynamics_step"
 FIX = ("pass the folder of a Skiing dynamics model's graphs, or make one with `neuralplay train "
        "skiing-dynamics` and `neuralplay export skiing-dynamics`")
+
+
+MOTION_FRAMES = 4  # the skier's recent motion: its mean column change over the last this many frames
+UNKNOWN_COLUMN = -1.0  # what the graphs read where a frame shows no skier
+
+
+def skier_columns(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W) palette frames -> the skier's column in each (T,) float32, NaN where none."""
+    return np.array([np.nan if (x := skier_x(f)) is None else x for f in frames], np.float32)
+
+
+def recent_motion(columns: np.ndarray) -> np.ndarray:
+    """A skier's columns over consecutive frames (T,) -> its mean column change a frame over
+    the MOTION_FRAMES frames up to each (fewer at the start) (T,) float32; 0 where unknown."""
+    columns = np.asarray(columns, np.float32)
+    earlier = np.maximum(np.arange(len(columns)) - MOTION_FRAMES, 0)
+    frames_between = np.maximum(np.arange(len(columns)) - earlier, 1)
+    return np.nan_to_num((columns - columns[earlier]) / frames_between).astype(np.float32)
+
+
+def graph_columns(columns: np.ndarray) -> np.ndarray:
+    """Columns with NaN where unknown -> as the graphs read them (UNKNOWN_COLUMN there)."""
+    return np.nan_to_num(np.asarray(columns, np.float32), nan=UNKNOWN_COLUMN)
 
 
 def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
@@ -95,6 +124,7 @@ class NeuralSkiing:
         self.grid = tuple(model["grid"])
         self.mask_id, self.no_action = int(model["mask_id"]), int(model["n_actions"])
         self.groups = int(model.get("groups", 1))
+        self.skier_motion = bool(model.get("skier_motion", False))
         self._prefill = onnx_session(self.prefill_ckpt.onnx_path, threads)
         self._step = onnx_session(self.step_ckpt.onnx_path, threads)
         # The passes a frame takes are the checkpoint's (chosen at export, by measurement),
@@ -114,6 +144,8 @@ class NeuralSkiing:
         self.cache: np.ndarray | None = None
         self.tokens = np.zeros(self.n_tokens, np.int64)
         self.frame = np.zeros((1, 1), np.uint8)
+        self.columns = np.zeros(0, np.float32)  # skier_motion: the skier's last columns, NaN where unknown
+        self.velocities = np.zeros(self.no_action, np.float32)  # skier_motion: its next move under each action
 
     @property
     def reward_per_step(self) -> float:
@@ -137,30 +169,48 @@ class NeuralSkiing:
             pad = past - len(frames)
             frames = np.concatenate([np.repeat(frames[:1], pad, axis=0), frames])
             led = np.concatenate([np.full(pad, self.no_action, np.int64), led])
+        columns = skier_columns(frames) if self.skier_motion else None
         frames, led = frames[-past:], led[-past:]
         tokens = self.tokenizer.encode(frames).reshape(past, self.n_tokens)
-        self.cache = self._prefill.run(None, {"tokens": tokens[None], "actions": led[None]})[0]
+        feeds = {"tokens": tokens[None], "actions": led[None]}
+        if self.skier_motion:
+            self.columns = columns[-(MOTION_FRAMES + 1):]
+            feeds.update(columns=graph_columns(columns[-past:])[None], recent=recent_motion(self.columns)[-1:])
+            self.cache, velocities = self._prefill.run(None, feeds)
+            self.velocities = velocities[0]
+        else:
+            self.cache = self._prefill.run(None, feeds)[0]
         self.tokens, self.frame = tokens[-1], frames[-1]
         return self.frame
-
 
     def step(self, action: int) -> np.ndarray:
         if self.cache is None:
             raise RuntimeError("reset() first")
-        act = np.array([action], np.int64)
-        self.tokens = self.sample_tokens(act)
-        _, new = self._run(self.tokens, act)
-        self.cache = np.concatenate([self.cache[:, :, :, :, 1:], new], axis=4)
+        feeds = {"action": np.array([action], np.int64), "cache": self.cache}
+        if self.skier_motion:
+            column = self.columns[-1] + self.velocities[action]  # NaN stays NaN
+            column = np.clip(column, 0, self.frame.shape[1] - 1)
+            self.columns = np.append(self.columns, column)[-(MOTION_FRAMES + 1):]
+            feeds.update(column=graph_columns([column]), recent=recent_motion(self.columns)[-1:])
+        self.tokens = self.sample_tokens(feeds)
+        outputs = self._run({**feeds, "tokens": self.tokens[None]})
+        self.cache = np.concatenate([self.cache[:, :, :, :, 1:], outputs[1]], axis=4)
+        if self.skier_motion:
+            self.velocities = outputs[2][0]
         self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
         return self.frame
 
-    def _run(self, tokens: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, new = self._step.run(None, {"tokens": tokens[None], "action": action, "cache": self.cache})
-        return logits[0], new
+    def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The step graph on one frame's tokens: logits, the frame's keys and values, and
+        with skier_motion its velocities."""
+        return self._step.run(None, feeds)
 
-    def sample_tokens(self, action: np.ndarray) -> np.ndarray:
-        return maskgit(lambda tokens: self._run(tokens, action)[0], self.n_tokens, self.mask_id,
-                       self.sampling, self.rng, self.groups, self.vocabulary)
+    def sample_tokens(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The next frame's tokens by MaskGIT over the step graph, given its other inputs."""
+        def logits_of(tokens: np.ndarray) -> np.ndarray:
+            return self._run({**feeds, "tokens": tokens[None]})[0][0]
+
+        return maskgit(logits_of, self.n_tokens, self.mask_id, self.sampling, self.rng, self.groups, self.vocabulary)
 
 
 class Vocabulary:

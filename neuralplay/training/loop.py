@@ -39,6 +39,18 @@ def cosine_lr(step: int, steps: int, peak: float, warmup: int, floor: float = 0.
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
+def lr_groups(model: torch.nn.Module, fresh: set[str], fresh_scale: float) -> list[dict]:
+    """The model's parameters as two optimiser groups, each with the multiple of the
+    schedule's rate it learns at (`scale`): the `fresh` ones (what a warm start's source
+    lacked) at fresh_scale, so new parts catch up without shaking the weights they join,
+    the rest at 1. Both groups are there even if one is empty, so a resumed optimiser
+    always finds the groups it saved."""
+    groups = {"kept": {"params": [], "scale": 1.0}, "fresh": {"params": [], "scale": fresh_scale}}
+    for name, p in model.named_parameters():
+        groups["fresh" if name in fresh else "kept"]["params"].append(p)
+    return list(groups.values())
+
+
 class Pace:
     """When to checkpoint, evaluate and stop. `cfg` has steps, ckpt_every, eval_every and
     max_minutes (None: no time limit)."""

@@ -10,22 +10,25 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import SKIER
+from neuralplay.games.skiing import SKIER, SNOW
 from neuralplay.models.st_transformer import STConfig, STTransformer
-from neuralplay.models.vqvae import patch_grid, radix, token_rows
-from neuralplay.runtime.skiing import Sampling, Vocabulary, choose_codes
+from neuralplay.models.vqvae import PATCH, patch_grid, radix, token_rows
+from neuralplay.runtime.skiing import (Sampling, Vocabulary, choose_codes, graph_columns, recent_motion,
+                                       skier_columns)
 from neuralplay.training import run_state
-from neuralplay.training.loop import Pace, cosine_lr
+from neuralplay.training.loop import Pace, cosine_lr, lr_groups
 from neuralplay.training.skiing_tokenizer import GraphOf
 from neuralplay.training.skiing_data import HUD_ROWS, episode_paths, load_episode, save_npz
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
+SKIER_SHIFT_PX = 6  # --shifted-context moves the past's skier by up to this many pixels
 
 
 @dataclass
@@ -44,12 +47,17 @@ class DynamicsTrainConfig:
     seed: int = 0
     init_from: str | None = None  # a dynamics run folder or exported checkpoint folder a new run starts from
     every_frame: bool = False  # predict every frame of a clip (context - 1 predictions), not only the last
+    context: int | None = None  # frames the model sees (None: a warm start's source's, a new run's model.context)
     layers: int | None = None  # model layers (None: model.n_layers, or a warm start's source's; a warm start may add some)
     change_weight: float | None = None  # the model's loss weight of changing tokens, also on resume (None: keep)
     skier_weight: float | None = None  # the model's loss weight of the skier's tokens, also on resume (None: keep)
     hud_weight: float | None = None  # the model's loss weight of the HUD's tokens, also on resume (None: keep)
     stale_context: float = 0.0  # up to this share of the past frames' tokens the model reads stale (`stale_tokens`)
     open_loop_context: float = 0.0  # this share of the steps reads the past as the model's own open loop (`open_loop_context`)
+    shifted_context: float = 0.0  # this share of the clips reads a past whose skier is off (`shifted_context`)
+    skier_motion: bool = False  # a new or warm-started model gets skier_motion (STConfig); a resumed one keeps its own
+    fresh_lr_scale: float = 1.0  # with init_from: learning rate of the parameters the source lacks, against the rest's
+    fresh_parameters: list[str] = field(default_factory=list)  # those parameters (train sets it)
     model: STConfig = field(default_factory=STConfig)
 
 
@@ -65,39 +73,55 @@ def hud_tokens(grid: tuple[int, int]) -> np.ndarray:
     return np.repeat(np.arange(rows) < token_rows(HUD_ROWS), cols)
 
 
-def tokenize_split(data_dir: Path, split: str, tokenizer) -> list[dict]:
-    """Tokens, actions and the skier's tokens (skier_tokens) of every episode of a split,
-    cached per tokenizer in data_dir/tokens/<encoder id>/split/."""
+def tokenize_split(data_dir: Path, split: str, tokenizer, with_frames: bool = False) -> list[dict]:
+    """Tokens, actions, the skier's tokens (skier_tokens) and columns (runtime.skiing.
+    skier_columns) of every episode of a split, cached per tokenizer in
+    data_dir/tokens/<encoder id>/split/; and the skier's recent motion and, with_frames,
+    the frames themselves (not cached)."""
     out, paths = [], episode_paths(data_dir / split)
     cache = data_dir / "tokens" / tokenizer.encoder_ckpt.identity.replace("@", "-") / split
     cache.mkdir(parents=True, exist_ok=True)
-    keys = ("tokens", "actions", "skier")
+    keys = ("tokens", "actions", "skier", "columns")
     for path in paths:
         cached = cache / path.name
+        episode = {}
         if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime:
             with np.load(cached, allow_pickle=False) as f:
-                if all(key in f.files for key in keys):
-                    out.append({key: f[key] for key in keys})
-                    continue
-        loaded = load_episode(path)
-        frames = loaded["frames"]
-        tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
-        episode = {"tokens": tokens.reshape(len(tokens), -1), "actions": loaded["actions"],
-                   "skier": skier_tokens(frames)}
-        save_npz(cached, **episode)
-        out.append(episode)
+                episode = {key: f[key] for key in keys if key in f.files}
+        if len(episode) < len(keys):
+            loaded = load_episode(path)
+            frames = loaded["frames"]
+            if "tokens" not in episode:  # the slow part: a cache from before the columns keeps its tokens
+                tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+                episode["tokens"] = tokens.reshape(len(tokens), -1)
+            episode.update(actions=loaded["actions"], skier=skier_tokens(frames), columns=skier_columns(frames))
+            save_npz(cached, **episode)
+        if with_frames:
+            episode["frames"] = load_episode(path)["frames"]
+        out.append({**episode, "recent": recent_motion(episode["columns"])})
     return out
 
 
-def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
-                 rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """n clips: tokens (n, context, N), the action that led to each frame (n, context), and
-    each frame's tokens that show the skier there or in the frame before (n, context, N)."""
-    tokens, actions, skier = [], [], []
-    usable = [e for e in episodes if len(e["tokens"]) >= context]
+class Clips(NamedTuple):
+    """A batch of clips of `context` frames (B, T, ...)."""
+
+    tokens: torch.Tensor  # (B, T, N)
+    actions: torch.Tensor  # (B, T): the action that led to each frame
+    skier: torch.Tensor  # (B, T, N) bool: tokens that show the skier there or in the frame before
+    columns: torch.Tensor  # (B, T) float: the skier's column, UNKNOWN_COLUMN where none
+    recent: torch.Tensor  # (B, T) float: the skier's recent motion (runtime.skiing.recent_motion)
+    where: torch.Tensor  # (B, 2): each clip's episode (its index in the list sampled) and first frame
+
+
+def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int, rng: np.random.Generator) -> Clips:
+    """n clips of `context` consecutive frames, each from a random episode and start."""
+    tokens, actions, skier, columns, recent, where = [], [], [], [], [], []
+    usable = [i for i, e in enumerate(episodes) if len(e["tokens"]) >= context]
     for _ in range(n):
-        ep = usable[rng.integers(len(usable))]
+        index = usable[rng.integers(len(usable))]
+        ep = episodes[index]
         start = int(rng.integers(len(ep["tokens"]) - context + 1))
+        where.append((index, start))
         end = start + context
         tokens.append(ep["tokens"][start:end])
         led = [ep["actions"][t - 1] if t >= 1 else n_actions for t in range(start, end)]
@@ -107,8 +131,11 @@ def sample_clips(episodes: list[dict], n: int, context: int, n_actions: int,
         if start:
             shown[0] |= ep["skier"][start - 1]
         skier.append(shown)
-    return (torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long),
-            torch.from_numpy(np.stack(skier)))
+        columns.append(graph_columns(ep["columns"][start:end]))
+        recent.append(ep["recent"][start:end])
+    return Clips(torch.from_numpy(np.stack(tokens)).long(), torch.tensor(actions, dtype=torch.long),
+                 torch.from_numpy(np.stack(skier)), torch.from_numpy(np.stack(columns)),
+                 torch.from_numpy(np.stack(recent)), torch.tensor(where, dtype=torch.long))
 
 
 def stale_tokens(tokens: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -126,30 +153,71 @@ def stale_tokens(tokens: torch.Tensor, rate: float, generator: torch.Generator) 
     return shown
 
 
+def shift_skier(frames: np.ndarray, shift: int) -> np.ndarray:
+    """Palette frames (T, H, W) with the skier's pixels moved `shift` columns: snow where it
+    was, cut off at the frame's edges."""
+    out = frames.copy()
+    t, y, x = np.nonzero(frames == SKIER)
+    out[t, y, x] = SNOW
+    inside = (x + shift >= 0) & (x + shift < frames.shape[2])
+    out[t[inside], y[inside], x[inside] + shift] = SKIER
+    return out
+
+
+def shifted_context(clips: Clips, episodes: list[dict], tokenizer, share: float,
+                    rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The past of a share of the clips as an open loop whose skier fell behind shows it:
+    every past frame's skier moved 1 to SKIER_SHIFT_PX pixels sideways (the same way and
+    distance over the clip, drawn per clip), its column with it, the frames encoded again;
+    the frame predicted stays real. A skier_motion model learns from them to draw the
+    skier where its column says, not where the frames before have it. `episodes` hold
+    their frames (`tokenize_split(..., with_frames=True)`). Returns the tokens and columns
+    shown (B, T, ...)."""
+    tokens, columns = clips.tokens.clone(), clips.columns.clone()
+    past = tokens.shape[1] - 1
+    chosen = np.flatnonzero(rng.random(len(tokens)) < share)
+    if not len(chosen):
+        return tokens, columns
+    shifted = []
+    for i in chosen:
+        shift = int(rng.integers(1, SKIER_SHIFT_PX + 1)) * int(rng.choice([-1, 1]))
+        episode, start = clips.where[i].tolist()
+        shifted.append(shift_skier(episodes[episode]["frames"][start:start + past], shift))
+    frames = np.concatenate(shifted)
+    encoded = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+    tokens[chosen, :past] = torch.from_numpy(encoded.reshape(len(chosen), past, -1)).to(tokens.dtype)
+    columns[chosen, :past] = torch.from_numpy(graph_columns(skier_columns(frames)).reshape(len(chosen), past))
+    return tokens, columns
+
+
 @torch.no_grad()
 def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch.Tensor, real: int,
-                      vocabulary: Vocabulary | None = None) -> torch.Tensor:
+                      vocabulary: Vocabulary | None = None, columns: torch.Tensor | None = None,
+                      recent: torch.Tensor | None = None) -> torch.Tensor:
     """Clips (B, T, N) as the model's own open loop shows them: the first `real` frames are
     the real ones; each later frame but the last (the one predicted) is the model's guess
     from the frames shown before it, one MaskGIT pass decoded as the runtime decodes it
     (`choose_codes`: the most likely codes, kept to `vocabulary`). Unlike the runtime, which
     always reads a full window of context - 1 frames, a guess here reads only the frames of
-    the clip before it. Trained on such pasts toward the real frames, the model is to learn
+    the clip before it; a skier_motion model reads the real skier columns and recent motion
+    (B, T) beside its guesses. Trained on such pasts toward the real frames, the model is to learn
     to carry on from its own misses instead of taking a slope it failed to scroll for a
     stopped one."""
     b, t, n = tokens.shape
     cfg = model.cfg
     shown = tokens.clone()
-    cache = model.prefill(tokens[:, :real], actions[:, :real])
+    motion = cfg.skier_motion
+    cache = model.prefill(tokens[:, :real], actions[:, :real], *((columns[:, :real], recent[:, real - 1]) if motion else ()))
+    cache = cache[0] if motion else cache
     all_masked = torch.full((b, n), cfg.mask_id, dtype=tokens.dtype)
     place = radix(cfg.codes_per_group, cfg.groups)
     for f in range(real, t - 1):
-        logits, _ = model.step(all_masked, actions[:, f], cache)
+        skier = (columns[:, f], recent[:, f]) if motion else ()
+        logits = model.step(all_masked, actions[:, f], cache, *skier)[0]
         log_probs = torch.log_softmax(logits.reshape(b * n, cfg.groups, cfg.codes_per_group), dim=-1).numpy()
         codes = torch.from_numpy(choose_codes(log_probs, 0.0, np.random.default_rng(0), vocabulary))
         shown[:, f] = (codes * place).sum(-1).reshape(b, n)
-        _, new = model.step(shown[:, f], actions[:, f], cache)
-        cache = model.append(cache, new)
+        cache = model.append(cache, model.step(shown[:, f], actions[:, f], cache, *skier)[1])
     return shown
 
 
@@ -172,8 +240,9 @@ def token_vocabulary(episodes: list[dict], tokenizer) -> Vocabulary:
 def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, horizon: int = 8,
                   maskgit_steps: int = 3, vocabulary: Vocabulary | None = None) -> np.ndarray:
     """Open loop from `context - 1` frames of a tokenized episode under its own actions, as
-    the runtime plays it (decoding kept to `vocabulary`, as an export's is): an RGB image,
-    the episode's frames (through the tokenizer) above the model's, `horizon` frames side by side."""
+    the runtime plays it (decoding kept to `vocabulary`, as an export's is; a skier_motion
+    model's skier column integrated from its velocities): an RGB image, the episode's frames
+    (through the tokenizer) above the model's, `horizon` frames side by side."""
     from neuralplay.games.skiing import to_rgb
     from neuralplay.runtime.skiing import maskgit
 
@@ -181,18 +250,32 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     past = cfg.context - 1
     start = max(1, min(start, len(episode["tokens"]) - past - horizon))
     ep_tokens, ep_actions = torch.from_numpy(episode["tokens"]).long(), torch.from_numpy(episode["actions"]).long()
-    cache = model.prefill(ep_tokens[None, start:start + past], ep_actions[None, start - 1:start + past - 1])
+    columns = episode["columns"][start:start + past]  # NaN where unknown, as the runtime keeps them
+
+    def skier() -> tuple[torch.Tensor, ...]:
+        """The last frame's column and recent motion, for a skier_motion model."""
+        if not cfg.skier_motion:
+            return ()
+        return (torch.from_numpy(graph_columns(columns[-1:])), torch.from_numpy(recent_motion(columns)[-1:]))
+
+    cache = model.prefill(ep_tokens[None, start:start + past], ep_actions[None, start - 1:start + past - 1],
+                          *((torch.from_numpy(graph_columns(columns))[None], skier()[1]) if cfg.skier_motion else ()))
+    cache, velocities = cache if cfg.skier_motion else (cache, None)
     predicted = []
     for t in range(start + past, start + past + horizon):
         action = ep_actions[t - 1:t]
+        if cfg.skier_motion:
+            column = np.clip(columns[-1] + velocities[0, action].item(), 0, PATCH * cfg.grid[1] - 1)
+            columns = np.append(columns, np.float32(column))
 
         def logits_of(tokens: np.ndarray) -> np.ndarray:
-            return model.step(torch.from_numpy(tokens)[None], action, cache)[0][0].numpy()
+            return model.step(torch.from_numpy(tokens)[None], action, cache, *skier())[0][0].numpy()
 
         tokens = maskgit(logits_of, cfg.tokens, cfg.mask_id, Sampling(steps=maskgit_steps), np.random.default_rng(0),
                          cfg.groups, vocabulary)
-        _, new = model.step(torch.from_numpy(tokens)[None], action, cache)
-        cache = model.append(cache, new)
+        out = model.step(torch.from_numpy(tokens)[None], action, cache, *skier())
+        cache = model.append(cache, out[1])
+        velocities = out[2] if cfg.skier_motion else None
         predicted.append(tokens)
     true = episode["tokens"][start + past:start + past + horizon]
     rows = [tokenizer.decode(np.stack(t).reshape(horizon, *cfg.grid)) for t in (true, predicted)]
@@ -250,11 +333,18 @@ def model_from_checkpoint(folder: Path) -> STTransformer:
     rng = np.random.default_rng(0)
     tokens = torch.from_numpy(rng.integers(0, cfg.codebook_size, (1, cfg.context, cfg.tokens)))
     actions = torch.from_numpy(rng.integers(0, cfg.n_actions, (1, cfg.context)))
+    skier = {}
+    if cfg.skier_motion:
+        skier = {"column": torch.from_numpy(rng.uniform(0, 80, 1).astype(np.float32)),
+                 "recent": torch.from_numpy(rng.uniform(-1, 1, 1).astype(np.float32))}
     with torch.no_grad():
-        cache = model.prefill(tokens[:, :-1], actions[:, :-1])
-        expected = model.step(tokens[:, -1], actions[:, -1], cache)[0].numpy()
-    got = onnx_session(step.onnx_path, 1).run(["logits"], {"tokens": tokens[:, -1].numpy(),
-                                                           "action": actions[:, -1].numpy(), "cache": cache.numpy()})[0]
+        cache = model.prefill(tokens[:, :-1], actions[:, :-1], *((skier["column"].expand(1, cfg.context - 1),
+                                                                 skier["recent"]) if skier else ()))
+        cache = cache[0] if skier else cache
+        expected = model.step(tokens[:, -1], actions[:, -1], cache, *skier.values())[0].numpy()
+    feeds = {"tokens": tokens[:, -1].numpy(), "action": actions[:, -1].numpy(), "cache": cache.numpy(),
+             **{name: value.numpy() for name, value in skier.items()}}
+    got = onnx_session(step.onnx_path, 1).run(["logits"], feeds)[0]
     if np.abs(got - expected).max() > 1e-3:
         raise UserError(f"weights read back from {step.onnx_path} disagree with its graph: {fix}")
     return model
@@ -285,11 +375,22 @@ def warm_start(model: STTransformer, source: Path) -> None:
             nn.init.zeros_(output.bias)
 
 
+def fresh_parameters(model: STTransformer, source: Path) -> set[str]:
+    """Names of the model's parameters that a warm start from `source` does not set: the
+    layers it adds, the skier_motion parts the source lacks (the token embedding and head
+    of a source with other codebooks keep their names, and start fresh all the same)."""
+    kept = STTransformer(source_model_config(source)).state_dict()
+    own = model.state_dict()
+    return {name for name, _ in model.named_parameters() if name not in kept or kept[name].shape != own[name].shape}
+
+
 def model_config(cfg: DynamicsTrainConfig, saved: dict, tokenizer) -> STConfig:
     """A resumed run keeps its model (`saved`: its stored config; empty for a new run); a
-    warm start takes its source's, with this run's context (time enters only as rotary
+    warm start takes its source's, with cfg.context where given (time enters only as rotary
     positions, so the weights serve any context) and, where cfg.layers asks for more, more
-    layers (`warm_start`); a new run takes cfg.model (and cfg.layers). Codebook and groups
+    layers (`warm_start`) and, where cfg.skier_motion asks, skier_motion (its parts start so
+    that the model starts as the source); a new run takes cfg.model (and cfg.context,
+    cfg.layers, cfg.skier_motion). Codebook and groups
     always come from the tokenizer, the loss weights of changing tokens, the skier's and the
     HUD's from cfg where given."""
     if saved:
@@ -300,9 +401,11 @@ def model_config(cfg: DynamicsTrainConfig, saved: dict, tokenizer) -> STConfig:
         if layers < source.n_layers:
             raise UserError(f"--layers {layers}: {cfg.init_from} has {source.n_layers} layers; a warm start "
                             "keeps them all and may add more")
-        model = replace(source, context=cfg.model.context, n_layers=layers)
+        model = replace(source, context=cfg.context or source.context, n_layers=layers,
+                        skier_motion=source.skier_motion or cfg.skier_motion)
     else:
-        model = replace(cfg.model, n_layers=cfg.layers or cfg.model.n_layers)
+        model = replace(cfg.model, context=cfg.context or cfg.model.context, n_layers=cfg.layers or cfg.model.n_layers,
+                        skier_motion=cfg.skier_motion)
     for weight in ("change_weight", "skier_weight", "hud_weight"):  # loss weights, not the architecture: they may change on resume
         if getattr(cfg, weight) is not None:
             model = replace(model, **{weight: getattr(cfg, weight)})
@@ -323,16 +426,20 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = run_state.config(run_dir, HOW_TO_TRAIN) if resume and (run_dir / run_state.CONFIG).exists() else {}
-    run_state.keep_lineage(cfg, saved, ("init_from",))
+    run_state.keep_lineage(cfg, saved, ("init_from", "fresh_parameters"))
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
     cfg.model = model_config(cfg, saved, tokenizer)
     data_dir = Path(cfg.data)
-    train_eps, heldout_eps = tokenize_split(data_dir, "train", tokenizer), tokenize_split(data_dir, "heldout", tokenizer)
+    train_eps = tokenize_split(data_dir, "train", tokenizer, with_frames=cfg.shifted_context > 0)
+    heldout_eps = tokenize_split(data_dir, "heldout", tokenizer)
     vocabulary = token_vocabulary(train_eps, tokenizer)
     model = STTransformer(cfg.model)
+    if cfg.init_from and "fresh_parameters" not in saved:
+        cfg.fresh_parameters = sorted(fresh_parameters(model, Path(cfg.init_from)))
     if cfg.init_from and not resume:
         warm_start(model, Path(cfg.init_from))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(lr_groups(model, set(cfg.fresh_parameters), cfg.fresh_lr_scale), lr=cfg.lr,
+                            weight_decay=0.01)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
@@ -342,6 +449,11 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     def regions(skier: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"skier": skier, "hud": hud.expand_as(skier)}
 
+    def loss_of(clips: Clips, generator: torch.Generator, shown: torch.Tensor | None = None,
+                shown_columns: torch.Tensor | None = None):
+        return model.loss(clips.tokens, clips.actions, generator, regions(clips.skier), every_frame=cfg.every_frame,
+                          context=shown, columns=clips.columns, recent=clips.recent, context_columns=shown_columns)
+
     heldout = sample_clips(heldout_eps, 256, cfg.model.context, cfg.model.n_actions, np.random.default_rng(1))
     bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-dynamics", disable=not show_progress)
     pace = Pace(cfg, run_dir, parts, bar)
@@ -349,7 +461,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     def evaluate(step: int) -> dict:
         model.eval()
         with torch.no_grad():
-            h_loss, h_stats = model.loss(*heldout[:2], torch.Generator().manual_seed(0), regions(heldout[2]))
+            h_loss, h_stats = loss_of(heldout, torch.Generator().manual_seed(0))
         episode = max(heldout_eps, key=lambda e: len(e["tokens"]))
         writer.add_image("rollout (tokenized ALE above, neural below)",
                          rollout_strip(model, tokenizer, episode, start=len(episode["tokens"]) // 2,
@@ -363,14 +475,18 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         return metrics
 
     while step < cfg.steps:
-        tokens, actions, skier = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
+        clips = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
         for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
-        shown = stale_tokens(tokens, cfg.stale_context, gen) if cfg.stale_context > 0 else None
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup) * group["scale"]
+        shown = stale_tokens(clips.tokens, cfg.stale_context, gen) if cfg.stale_context > 0 else None
+        shown_columns = None
+        if cfg.shifted_context > 0:
+            shown, shown_columns = shifted_context(clips, train_eps, tokenizer, cfg.shifted_context, rng)
         if cfg.open_loop_context > 0 and rng.random() < cfg.open_loop_context:
-            shown = open_loop_context(model, tokens, actions, int(rng.integers(1, max(2, cfg.model.context - 1))),
-                                      vocabulary)
-        loss, stats = model.loss(tokens, actions, gen, regions(skier), every_frame=cfg.every_frame, context=shown)
+            shown = open_loop_context(model, clips.tokens, clips.actions,
+                                      int(rng.integers(1, max(2, cfg.model.context - 1))), vocabulary,
+                                      clips.columns, clips.recent)
+        loss, stats = loss_of(clips, gen, shown, shown_columns)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -394,7 +510,7 @@ def export_graphs(model: STTransformer, out_dir: Path, meta: dict, step_meta: di
     """The prefill and step graphs (batch 1, a cache of context - 1 frames) with metadata
     (`step_meta`: what only the step graph's holds)."""
     from neuralplay.runtime.checkpoint import write_metadata
-    from neuralplay.runtime.skiing import GAME, PREFILL_KIND, PREFILL_NAME, STEP_KIND, STEP_NAME
+    from neuralplay.runtime.skiing import GAME, PREFILL_KIND, PREFILL_NAME, STEP_KIND, STEP_NAME, UNKNOWN_COLUMN
 
     model = model.eval()
     cfg = model.cfg
@@ -403,13 +519,20 @@ def export_graphs(model: STTransformer, out_dir: Path, meta: dict, step_meta: di
     actions = torch.full((1, past), cfg.n_actions, dtype=torch.long)
     out_dir.mkdir(parents=True, exist_ok=True)
     prefill_path, step_path = out_dir / f"{PREFILL_NAME}.onnx", out_dir / f"{STEP_NAME}.onnx"
+    motion = cfg.skier_motion
+    columns, recent = torch.full((1, past), 40.0), torch.zeros(1)
     with torch.no_grad():
-        cache = model.prefill(tokens, actions)
-        torch.onnx.export(GraphOf(model, "prefill"), (tokens, actions), str(prefill_path), dynamo=False,
-                          opset_version=17, input_names=["tokens", "actions"], output_names=["cache"])
-        torch.onnx.export(GraphOf(model, "step"), (tokens[:, 0], actions[:, 0], cache), str(step_path), dynamo=False,
-                          opset_version=17, input_names=["tokens", "action", "cache"],
-                          output_names=["logits", "new"])
+        cache = model.prefill(tokens, actions, *((columns, recent) if motion else ()))
+        cache = cache[0] if motion else cache
+        torch.onnx.export(GraphOf(model, "prefill"), (tokens, actions, *((columns, recent) if motion else ())),
+                          str(prefill_path), dynamo=False, opset_version=17,
+                          input_names=["tokens", "actions", *(["columns", "recent"] if motion else [])],
+                          output_names=["cache", *(["velocities"] if motion else [])])
+        torch.onnx.export(GraphOf(model, "step"), (tokens[:, 0], actions[:, 0], cache,
+                                                   *((columns[:, 0], recent) if motion else ())),
+                          str(step_path), dynamo=False, opset_version=17,
+                          input_names=["tokens", "action", "cache", *(["column", "recent"] if motion else [])],
+                          output_names=["logits", "new", *(["velocities"] if motion else [])])
     cache_shape = list(cache.shape)
     common = {"game": GAME, **meta, "model": {**asdict(cfg), "mask_id": cfg.mask_id}}
     prefill_io = {"inputs": {"tokens": f"int64 (1, {past}, {n})", "actions": f"int64 (1, {past})"},
@@ -419,6 +542,14 @@ def export_graphs(model: STTransformer, out_dir: Path, meta: dict, step_meta: di
                "outputs": {"logits": f"float32 (1, {n}, {cfg.groups * cfg.codes_per_group}): "
                                      f"{cfg.groups} group(s) of {cfg.codes_per_group} code logits",
                            "new": f"float32 {cache_shape[:4] + [1] + cache_shape[5:]}"}}
+    if motion:
+        velocities = f"float32 (1, {cfg.n_actions}): the skier's column change to the next frame under each action"
+        prefill_io["inputs"].update(columns=f"float32 (1, {past}): the skier's column, {UNKNOWN_COLUMN} where none",
+                                    recent="float32 (1,): the last frame's recent skier motion")
+        prefill_io["outputs"]["velocities"] = velocities
+        step_io["inputs"].update(column=f"float32 (1,): the frame's skier column, {UNKNOWN_COLUMN} where none",
+                                 recent="float32 (1,): the frame's recent skier motion")
+        step_io["outputs"]["velocities"] = velocities
     return [write_metadata(prefill_path, {**common, "model_kind": PREFILL_KIND, **prefill_io}),
             write_metadata(step_path, {**common, "model_kind": STEP_KIND, **step_io, **(step_meta or {})})]
 

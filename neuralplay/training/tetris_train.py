@@ -25,7 +25,7 @@ from neuralplay.models.tetris_gan import (
     Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
 )
 from neuralplay.training import run_state, tetris_data
-from neuralplay.training.loop import Pace, cosine_lr
+from neuralplay.training.loop import Pace, cosine_lr, lr_groups
 from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predict_all
 
 
@@ -243,12 +243,7 @@ def train(cfg: TrainConfig, resume: bool = False, show_progress: bool = True) ->
     fresh = set(cfg.fresh_parameters)
     if cfg.init_from and not resume:
         warm_start(gen, disc, Path(cfg.init_from))
-    # Layers a warm-started model adds learn at `fresh_lr_scale` x the rate of the weights it
-    # starts from, so those are not shaken while the new ones catch up.
-    groups = {"kept": {"params": [], "scale": 1.0}, "fresh": {"params": [], "scale": cfg.fresh_lr_scale}}
-    for name, p in gen.named_parameters():
-        groups["fresh" if name in fresh else "kept"]["params"].append(p)
-    opt_g = torch.optim.AdamW(list(groups.values()), lr=cfg.lr, weight_decay=0.0)
+    opt_g = torch.optim.AdamW(lr_groups(gen, fresh, cfg.fresh_lr_scale), lr=cfg.lr, weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999), weight_decay=0.0)
     parts = {"generator": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     average = copy.deepcopy(gen) if cfg.ema_decay > 0 else None  # starts as the warm start

@@ -1,0 +1,182 @@
+"""Skier motion: the dynamics model conditioned on the skier's column, its velocity head,
+the runtime that integrates the velocities, and a warm start that adds them."""
+import json
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("ale_py")
+
+from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
+from neuralplay.models.st_transformer import STConfig, STTransformer, skier_bins, skier_offset_bins  # noqa: E402
+from neuralplay.runtime.skiing import (STARTS_FILE, UNKNOWN_COLUMN, NeuralSkiing, graph_columns,  # noqa: E402
+                                      load_starts, recent_motion, skier_columns)
+from neuralplay.training.skiing_dynamics import (SKIER_SHIFT_PX, export_graphs, load_model,  # noqa: E402
+                                                 model_from_checkpoint, shift_skier, shifted_context, warm_start)
+from tests.test_cli import neuralplay  # noqa: E402
+
+
+def test_skier_columns_and_recent_motion():
+    frames = np.zeros((3, 105, 80), np.uint8)
+    frames[0, 24, 10:13] = SKIER  # columns 10, 11, 12
+    frames[1, 20:26, 20] = SKIER
+    assert np.array_equal(skier_columns(frames)[:2], [11.0, 20.0]) and np.isnan(skier_columns(frames)[2])
+    track = np.array([10, 11, 12, 13, 14, 15, 17], np.float32)
+    np.testing.assert_allclose(recent_motion(track), [0, 1, 1, 1, 1, 1, 1.25])  # (17 - 12) / 4: over up to 4 frames back
+    assert recent_motion(np.array([np.nan, 3, 4], np.float32))[1:].tolist() == [0, 0]  # unknown start: 0
+    assert graph_columns(np.array([np.nan, 5.5])).tolist() == [UNKNOWN_COLUMN, 5.5]
+
+
+def test_each_grid_column_sees_the_skiers_offset_from_its_centre():
+    bins = skier_offset_bins(torch.tensor([4.0, UNKNOWN_COLUMN]), grid_cols=10)
+    centre = skier_bins() // 2 - 1  # offset 0 (the bins run -16..16 in halves, then "unknown")
+    assert bins[0, 0] == centre and bins[0, 1] == centre - 16  # 8 px to the left of column 1's centre
+    assert bins[0, -1] == 0  # far away: clamped to the last offset bin
+    assert (bins[1] == skier_bins() - 1).all()
+
+
+def tiny_motion_config() -> STConfig:
+    return STConfig(codebook_size=16, groups=2, grid=(14, 10), context=4, d_model=32, n_layers=2, n_heads=2,
+                    d_ff=64, skier_motion=True)
+
+
+def test_the_cache_gives_what_a_full_pass_gives_logits_and_velocities():
+    torch.manual_seed(0)
+    model = STTransformer(tiny_motion_config()).eval()
+    torch.nn.init.normal_(model.skier_at.weight)  # it starts at zero; make it matter here
+    tokens, actions = torch.randint(0, 16, (2, 4, 140)), torch.randint(0, 3, (2, 4))
+    columns, recent = torch.rand(2, 4) * 80, torch.randn(2, 4)
+    columns[0, 1] = UNKNOWN_COLUMN
+    with torch.no_grad():
+        cache, velocities = model.prefill(tokens[:, :-1], actions[:, :-1], columns[:, :-1], recent[:, -2])
+        logits, _, next_velocities = model.step(tokens[:, -1], actions[:, -1], cache, columns[:, -1], recent[:, -1])
+        states = model.states(tokens, actions, columns)
+        moved = model.states(tokens, actions, columns + 8)
+    torch.testing.assert_close(logits, model.logits(states[:, -1]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(velocities, model.velocities(states[:, -2], recent[:, -2]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(next_velocities, model.velocities(states[:, -1], recent[:, -1]), atol=1e-5, rtol=0)
+    assert not torch.allclose(moved, states)  # the column is read
+
+
+def test_the_velocity_head_learns_how_each_action_moves_the_skier():
+    torch.manual_seed(0)
+    model = STTransformer(tiny_motion_config())
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    push = torch.tensor([0.0, 0.5, -0.5])  # NOOP stays, RIGHT and LEFT move half a pixel a step
+
+    def clips():
+        actions = torch.randint(0, 3, (16, 4))
+        columns = 40 + torch.cumsum(torch.cat([torch.zeros(16, 1), push[actions[:, 1:]]], 1), 1)
+        return torch.randint(0, 16, (16, 4, 140)), actions, columns
+
+    errors = []
+    for _ in range(150):
+        tokens, actions, columns = clips()
+        loss, stats = model.loss(tokens, actions, gen, columns=columns, recent=torch.zeros(16, 4))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        errors.append(stats["velocity_mae_px"].item())
+    assert np.mean(errors[:10]) > 0.2 and np.mean(errors[-10:]) < 0.05
+
+
+def test_shift_skier_moves_only_the_skier():
+    frames = np.zeros((2, 105, 80), np.uint8)
+    frames[:, 20:24, 40:43] = SKIER
+    frames[:, 60, 10] = FLAG
+    moved = shift_skier(frames, -3)
+    assert skier_columns(moved).tolist() == [38.0, 38.0] and (moved[:, 60, 10] == FLAG).all()
+    assert (shift_skier(frames, 39) == SKIER).sum() == 2 * 4  # cut off at the edge: one column of 4 left
+
+
+def test_a_shifted_context_moves_the_pasts_skier_and_keeps_the_frame_predicted_real(tiny_skiing):
+    from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
+    from neuralplay.training.skiing_dynamics import sample_clips, tokenize_split
+
+    tokenizer = SkiingTokenizer(tiny_skiing.tokenizer)
+    episodes = tokenize_split(tiny_skiing.data, "train", tokenizer, with_frames=True)
+    clips = sample_clips(episodes, 16, 4, 3, np.random.default_rng(0))
+    shown, columns = shifted_context(clips, episodes, tokenizer, 0.5, np.random.default_rng(1))
+    assert torch.equal(shown[:, -1], clips.tokens[:, -1]) and torch.equal(columns[:, -1], clips.columns[:, -1])
+    moved = (columns[:, :-1] != clips.columns[:, :-1]).any(1)
+    assert 0 < moved.sum() < 16
+    for i in range(16):
+        offset = columns[i, :-1] - clips.columns[i, :-1]
+        if moved[i]:  # every past frame by the same few pixels, unless cut off at an edge
+            assert 1 <= offset.abs().max() <= SKIER_SHIFT_PX
+        else:
+            assert torch.equal(shown[i], clips.tokens[i]) and not offset.any()
+
+
+@pytest.fixture(scope="module")
+def motion_export(tiny_skiing, tmp_path_factory):
+    """The tiny stack's dynamics model warm-started with skier motion, its new parts made to
+    matter, exported."""
+    torch.manual_seed(0)
+    model = STTransformer(replace(tiny_skiing.model.cfg, skier_motion=True))
+    warm_start(model, tiny_skiing.dynamics)
+    torch.nn.init.normal_(model.skier_at.weight)
+    torch.nn.init.normal_(model.velocity[-1].weight)
+    folder = tmp_path_factory.mktemp("motion")
+    shutil.copy(tiny_skiing.dynamics / STARTS_FILE, folder / STARTS_FILE)
+    meta = json.loads((tiny_skiing.dynamics / "skiing_dynamics_step.json").read_text())
+    export_graphs(model.eval(), folder, {"config": meta["config"], "tokenizer": meta["tokenizer"]})
+    return folder, model
+
+
+def test_a_warm_start_with_skier_motion_begins_as_its_source(tiny_skiing):
+    source = tiny_skiing.model.eval()
+    model = STTransformer(replace(source.cfg, skier_motion=True)).eval()
+    warm_start(model, tiny_skiing.dynamics)
+    tokens = torch.randint(0, source.cfg.codebook_size, (2, source.cfg.context, source.cfg.tokens))
+    actions = torch.randint(0, source.cfg.n_actions, (2, source.cfg.context))
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens, actions, torch.rand(2, source.cfg.context) * 80),
+                                   source(tokens, actions))
+
+
+def test_the_runtime_integrates_the_velocities_into_the_skiers_column(tiny_skiing, motion_export):
+    folder, model = motion_export
+    neural = NeuralSkiing(folder, tiny_skiing.tokenizer)
+    start = load_starts(folder)[0]
+    neural.reset(start.frames, start.actions_into_frames())
+    columns = skier_columns(start.frames)
+    np.testing.assert_allclose(neural.columns, columns[-5:])
+    tokens = torch.from_numpy(neural.tokenizer.encode(start.frames).reshape(len(start.frames), -1))
+    led = torch.tensor([[model.cfg.n_actions, *start.actions_into_frames()]])
+    with torch.no_grad():
+        _, velocities = model.prefill(tokens[None], led, torch.from_numpy(graph_columns(columns))[None],
+                                      torch.from_numpy(recent_motion(columns)[-1:]))
+    np.testing.assert_allclose(neural.velocities, velocities[0].numpy(), atol=1e-4)
+    for action in (1, 2, 2, 0):
+        before, moves = neural.columns[-1], neural.velocities.copy()
+        neural.step(action)
+        assert neural.columns[-1] == pytest.approx(np.clip(before + moves[action], 0, 79), abs=1e-5)
+    assert len(neural.columns) == 5  # bounded, however long it runs
+    assert not np.allclose(neural.velocities, moves)  # each finished frame gives the next ones
+    read_back = model_from_checkpoint(folder)  # the new parts' weights go back where they came from
+    for name, value in read_back.state_dict().items():
+        torch.testing.assert_close(value, model.state_dict()[name], rtol=0, atol=0)
+
+
+def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
+    run = tmp_path / "run"
+    result = neuralplay("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(run),
+                        "--tokenizer", str(tiny_skiing.tokenizer), "--init-from", str(tiny_skiing.dynamics),
+                        "--skier-motion", "--shifted-context", "0.5", "--fresh-lr-scale", "10", "--steps", "2",
+                        "--batch-size", "2", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    model, config = load_model(run)
+    assert model.cfg.skier_motion and config["skier_motion"] and config["shifted_context"] == 0.5
+    fresh = set(config["fresh_parameters"])  # what the source lacks learns at 10 x --lr
+    assert {"skier_at.weight", "velocity.0.weight", "recent.weight"} <= fresh
+    assert not any(name.startswith(("blocks.", "token.", "head.")) for name in fresh)
+    result = neuralplay("export", "skiing-dynamics", "--run", str(run), "--data", str(tiny_skiing.data),
+                        "--tokenizer", str(tiny_skiing.tokenizer), "--out", str(tmp_path / "out"), "--maskgit-steps", "1")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())["metrics"]
+    assert "skier_persistence" in metrics

@@ -1,0 +1,112 @@
+"""What a `--skier-motion` dynamics model's two halves do, each apart from the other.
+
+1. Velocity: from the same starts as `neuralplay eval skiing` (its rollout plan), the
+   skier's column is integrated from the velocity head alone while the model reads ALE's
+   real frames (teacher-forced frames, open-loop column): the share of steps whose column
+   stays within the persistence tolerance (3 px) of ALE's skier, against the start column
+   held still. This says whether the velocities would keep the skier where ALE has it if
+   the frames the head reads were right.
+2. Following: from real frames at random held-out steps, the next frame is drawn with the
+   skier's column told d pixels away from where the frames have it; the mean distance the
+   drawn skier moved, for each d. A model that draws the skier where its column says moves
+   it about d.
+
+    python tools/skier_motion.py --checkpoint F --tokenizer TOK --data DATA [--rollouts 24] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.games.skiing import skier_x
+from neuralplay.runtime.skiing import NeuralSkiing, Sampling, skier_columns
+from neuralplay.training.skiing_data import load_episode
+from neuralplay.training.skiing_dynamics_eval import (SKIER_TOLERANCE_PX, context_before, heldout_paths,
+                                                      interleave_policies, plan_rollouts)
+
+TOLD_PX = (-4, -2, -1, 0, 1, 2, 4)
+
+
+def velocity_tracking(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, int]], horizon: int) -> dict:
+    """Share of steps whose integrated column is within tolerance of ALE's, and the same for
+    the start column held (over the steps where ALE shows the skier)."""
+    tracked, held = [], []
+    for e, s in plan:
+        ep = episodes[e]
+        real = skier_columns(ep["frames"][s:s + horizon + 1])
+        column = real[0]
+        for k in range(1, horizon + 1):
+            model.reset(*context_before(ep, s + k - 1, model.context - 1))
+            column = column + model.velocities[ep["actions"][s + k - 1]]
+            if not np.isnan(real[k]):
+                tracked.append(abs(column - real[k]) <= SKIER_TOLERANCE_PX)
+                held.append(abs(real[0] - real[k]) <= SKIER_TOLERANCE_PX)
+    return {"velocity_tracking": float(np.mean(tracked)), "held_column_tracking": float(np.mean(held)),
+            "steps": len(tracked)}
+
+
+def following(model: NeuralSkiing, episodes: list[dict], samples: int, rng: np.random.Generator) -> dict:
+    """For each told offset d: the mean column change of the drawn skier, and how often it vanished."""
+    out = {}
+    for told in TOLD_PX:
+        moved, vanished = [], 0
+        for i in range(samples):
+            ep = episodes[i % len(episodes)]
+            s = int(rng.integers(model.context, len(ep["actions"])))
+            model.reset(*context_before(ep, s, model.context - 1))
+            if np.isnan(model.columns[-1]):
+                continue
+            model.velocities[:] = told  # the next column: where the frames have it, plus d
+            drawn = skier_x(model.step(int(ep["actions"][s])))
+            if drawn is None:
+                vanished += 1
+            else:
+                moved.append(drawn - model.columns[-2])
+        out[f"{told:+d}"] = {"moved_px": float(np.mean(moved)) if moved else None, "vanished": vanished}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="folder of a --skier-motion model's graphs")
+    parser.add_argument("--tokenizer", help="folder of its tokenizer's graphs (default: shipped)")
+    parser.add_argument("--data", required=True, help="collected Skiing data (its heldout/ is used)")
+    parser.add_argument("--rollouts", type=int, default=24)
+    parser.add_argument("--horizon", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=60, help="steps drawn for each told offset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    try:
+        model = NeuralSkiing(args.checkpoint, args.tokenizer, threads=2, sampling=Sampling(steps=None))
+        if not model.skier_motion:
+            raise UserError(f"{args.checkpoint} has no skier motion: train one with `neuralplay train "
+                            "skiing-dynamics --skier-motion`")
+        paths = heldout_paths(Path(args.data) / "heldout")
+    except UserError as err:
+        print(f"error: {err}")
+        return 1
+    episodes = [load_episode(p) for p in paths]
+    rng = np.random.default_rng(args.seed)
+    plan, horizon = plan_rollouts([len(e["actions"]) for e in episodes], interleave_policies(paths),
+                                  args.rollouts, args.horizon, model.context - 1, rng)
+    result = {**velocity_tracking(model, episodes, plan, horizon), "horizon": horizon, "rollouts": len(plan),
+              "following": following(model, episodes, args.samples, rng)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"velocity alone, on real frames: the skier within {SKIER_TOLERANCE_PX:g} px of ALE's in "
+              f"{result['velocity_tracking']:.1%} of {result['steps']} steps (start column held: "
+              f"{result['held_column_tracking']:.1%})")
+        for told, got in result["following"].items():
+            moved = "n/a" if got["moved_px"] is None else f"{got['moved_px']:+.2f} px"
+            print(f"told {told} px: drawn skier moved {moved} (vanished {got['vanished']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
