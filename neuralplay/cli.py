@@ -234,6 +234,8 @@ def train_skiing(args) -> int:
                  args.open_loop_context), ("--shifted-context", args.shifted_context)) if on]
         if len(pasts) > 1:
             raise UserError(f"{' and '.join(pasts)} are ways to show the model an imperfect past: give one of them")
+    if args.fresh_lr_scale <= 0:
+        raise UserError(f"--fresh-lr-scale {args.fresh_lr_scale}: a multiple of --lr, above 0")
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
@@ -515,9 +517,9 @@ def build_parser() -> Parser:
                             "longer (default 0: never; a resumed run takes it again from the command)")
     train.add_argument("--skier-motion", action="store_true",
                        help="skiing-dynamics: condition each frame on the skier's column and learn its velocity "
-                            "under each action, which the runtime integrates, so the skier moves as slowly as "
-                            "ALE's; with --init-from, the model starts as its source and learns the new parts "
-                            "(a resumed run keeps what it had)")
+                            "under each action, which the runtime integrates as a float, so that motion slower "
+                            "than a pixel a step can add up; with --init-from, the model starts as its source "
+                            "and learns the new parts (a resumed run keeps what it had)")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default: with "
                             "--init-from the source's, else 4); with --init-from it may differ from the source's; "

@@ -139,6 +139,7 @@ def test_the_cli_names_the_skiing_steerings():
     (("train", "skiing-dynamics", "--open-loop-context", "0.5", "--stale-context", "0.3"),
      ("--stale-context and --open-loop-context", "one of them")),
     (("train", "skiing-dynamics", "--shifted-context", "1.5"), ("--shifted-context 1.5", "0 to 1")),
+    (("train", "skiing-dynamics", "--fresh-lr-scale", "0"), ("--fresh-lr-scale 0.0", "above 0")),
     (("train", "skiing-dynamics", "--shifted-context", "0.5", "--stale-context", "0.3"),
      ("--stale-context and --shifted-context", "one of them")),
     (("train", "skiing-dynamics", "--init-from", "no-such-run"), ("no-such-run", "train skiing-dynamics")),

@@ -180,3 +180,22 @@ def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())["metrics"]
     assert "skier_persistence" in metrics
+
+
+def test_a_run_saved_before_the_optimiser_groups_resumes(tiny_skiing, tmp_path):
+    run = tmp_path / "run"
+    args = ("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(run), "--tokenizer",
+            str(tiny_skiing.tokenizer), "--batch-size", "2", "--threads", "1")
+    assert neuralplay(*args, "--steps", "1").returncode == 0
+    # As such a run was saved: one parameter group, no fresh_parameters in its config.
+    state = torch.load(run / "ckpt.pt", weights_only=True)
+    groups = state["opt"]["param_groups"]
+    state["opt"]["param_groups"] = [{**{k: v for k, v in groups[0].items() if k != "scale"},
+                                     "params": [p for g in groups for p in g["params"]]}]
+    torch.save(state, run / "ckpt.pt")
+    config = json.loads((run / "config.json").read_text())
+    del config["fresh_parameters"], config["fresh_lr_scale"]
+    (run / "config.json").write_text(json.dumps(config))
+    result = neuralplay(*args, "--steps", "2", "--resume")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "metrics.json").read_text())["step"] == 2

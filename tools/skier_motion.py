@@ -39,12 +39,17 @@ def velocity_tracking(model: NeuralSkiing, episodes: list[dict], plan: list[tupl
         ep = episodes[e]
         real = skier_columns(ep["frames"][s:s + horizon + 1])
         column = real[0]
+        if np.isnan(column):  # no skier to start from
+            continue
         for k in range(1, horizon + 1):
-            model.reset(*context_before(ep, s + k - 1, model.context - 1))
+            model.reset(*context_before(ep, s + k - 1, model.frames_read))
             column = column + model.velocities[ep["actions"][s + k - 1]]
             if not np.isnan(real[k]):
                 tracked.append(abs(column - real[k]) <= SKIER_TOLERANCE_PX)
                 held.append(abs(real[0] - real[k]) <= SKIER_TOLERANCE_PX)
+    if not tracked:
+        raise UserError("no rollout starts from a frame that shows the skier: collect again with "
+                        "`neuralplay collect skiing`")
     return {"velocity_tracking": float(np.mean(tracked)), "held_column_tracking": float(np.mean(held)),
             "steps": len(tracked)}
 
@@ -56,8 +61,10 @@ def following(model: NeuralSkiing, episodes: list[dict], samples: int, rng: np.r
         moved, vanished = [], 0
         for i in range(samples):
             ep = episodes[i % len(episodes)]
-            s = int(rng.integers(model.context, len(ep["actions"])))
-            model.reset(*context_before(ep, s, model.context - 1))
+            if len(ep["actions"]) <= model.frames_read:
+                continue
+            s = int(rng.integers(model.frames_read, len(ep["actions"])))
+            model.reset(*context_before(ep, s, model.frames_read))
             if np.isnan(model.columns[-1]):
                 continue
             model.velocities[:] = told  # the next column: where the frames have it, plus d
@@ -90,12 +97,16 @@ def main() -> int:
     except UserError as err:
         print(f"error: {err}")
         return 1
-    episodes = [load_episode(p) for p in paths]
-    rng = np.random.default_rng(args.seed)
-    plan, horizon = plan_rollouts([len(e["actions"]) for e in episodes], interleave_policies(paths),
-                                  args.rollouts, args.horizon, model.context - 1, rng)
-    result = {**velocity_tracking(model, episodes, plan, horizon), "horizon": horizon, "rollouts": len(plan),
-              "following": following(model, episodes, args.samples, rng)}
+    try:
+        episodes = [load_episode(p) for p in paths]
+        rng = np.random.default_rng(args.seed)
+        plan, horizon = plan_rollouts([len(e["actions"]) for e in episodes], interleave_policies(paths),
+                                      args.rollouts, args.horizon, model.context - 1, rng)
+        result = {**velocity_tracking(model, episodes, plan, horizon), "horizon": horizon, "rollouts": len(plan),
+                  "following": following(model, episodes, args.samples, rng)}
+    except UserError as err:
+        print(f"error: {err}")
+        return 1
     if args.json:
         print(json.dumps(result, indent=2))
     else:

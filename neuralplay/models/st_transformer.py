@@ -242,15 +242,16 @@ class STTransformer(nn.Module):
         return self.head(self.norm(states))
 
     def states(self, tokens: torch.Tensor, actions: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> the last layer's states
-        (B, T, N, d)."""
+        """tokens (B, T, N) (mask_id where masked), actions (B, T) and with skier_motion the
+        skier's columns (B, T) -> the last layer's states (B, T, N, d)."""
         x = self.embed(tokens, actions, columns)
         for block in self.blocks:
             x, _ = block(x)
         return x
 
     def forward(self, tokens: torch.Tensor, actions: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
-        """tokens (B, T, N) (mask_id where masked), actions (B, T) -> logits (B, T, N, G * K)."""
+        """tokens (B, T, N) (mask_id where masked), actions (B, T) and with skier_motion the
+        skier's columns (B, T) -> logits (B, T, N, G * K)."""
         return self.logits(self.states(tokens, actions, columns))
 
     def every_frame_states(self, tokens: torch.Tensor, masked_tokens: torch.Tensor, actions: torch.Tensor,

@@ -148,6 +148,13 @@ class NeuralSkiing:
         self.velocities = np.zeros(self.no_action, np.float32)  # skier_motion: its next move under each action
 
     @property
+    def frames_read(self) -> int:
+        """How many real frames before a step `reset` reads: the cache's context - 1, and with
+        skier_motion at least enough for the skier's recent motion (MOTION_FRAMES + 1)."""
+        past = self.context - 1
+        return max(past, MOTION_FRAMES + 1) if self.skier_motion else past
+
+    @property
     def reward_per_step(self) -> float:
         """ALE's time penalty per step, as the training data had it (from the metadata)."""
         return float(self.step_ckpt.meta.get("reward_per_step", 0.0))
@@ -193,11 +200,15 @@ class NeuralSkiing:
             self.columns = np.append(self.columns, column)[-(MOTION_FRAMES + 1):]
             feeds.update(column=graph_columns([column]), recent=recent_motion(self.columns)[-1:])
         self.tokens = self.sample_tokens(feeds)
+        self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
+        if self.skier_motion and np.isnan(self.columns[-1]):  # lost (or never seen): read it off the frame drawn
+            drawn = skier_x(self.frame)
+            self.columns[-1] = np.nan if drawn is None else drawn
+            feeds.update(column=graph_columns(self.columns[-1:]), recent=recent_motion(self.columns)[-1:])
         outputs = self._run({**feeds, "tokens": self.tokens[None]})
         self.cache = np.concatenate([self.cache[:, :, :, :, 1:], outputs[1]], axis=4)
         if self.skier_motion:
             self.velocities = outputs[2][0]
-        self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
         return self.frame
 
     def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

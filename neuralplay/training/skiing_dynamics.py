@@ -20,8 +20,8 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER, SNOW
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import PATCH, patch_grid, radix, token_rows
-from neuralplay.runtime.skiing import (Sampling, Vocabulary, choose_codes, graph_columns, recent_motion,
-                                       skier_columns)
+from neuralplay.runtime.skiing import (MOTION_FRAMES, Sampling, Vocabulary, choose_codes, graph_columns,
+                                       recent_motion, skier_columns)
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr, lr_groups
 from neuralplay.training.skiing_tokenizer import GraphOf
@@ -88,6 +88,7 @@ def tokenize_split(data_dir: Path, split: str, tokenizer, with_frames: bool = Fa
         if cached.exists() and cached.stat().st_mtime >= path.stat().st_mtime:
             with np.load(cached, allow_pickle=False) as f:
                 episode = {key: f[key] for key in keys if key in f.files}
+        loaded = None
         if len(episode) < len(keys):
             loaded = load_episode(path)
             frames = loaded["frames"]
@@ -97,7 +98,7 @@ def tokenize_split(data_dir: Path, split: str, tokenizer, with_frames: bool = Fa
             episode.update(actions=loaded["actions"], skier=skier_tokens(frames), columns=skier_columns(frames))
             save_npz(cached, **episode)
         if with_frames:
-            episode["frames"] = load_episode(path)["frames"]
+            episode["frames"] = (loaded or load_episode(path))["frames"]
         out.append({**episode, "recent": recent_motion(episode["columns"])})
     return out
 
@@ -250,16 +251,18 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     past = cfg.context - 1
     start = max(1, min(start, len(episode["tokens"]) - past - horizon))
     ep_tokens, ep_actions = torch.from_numpy(episode["tokens"]).long(), torch.from_numpy(episode["actions"]).long()
-    columns = episode["columns"][start:start + past]  # NaN where unknown, as the runtime keeps them
+    columns = episode["columns"][:start + past]  # NaN where unknown; the runtime keeps the last MOTION_FRAMES + 1
 
     def skier() -> tuple[torch.Tensor, ...]:
         """The last frame's column and recent motion, for a skier_motion model."""
         if not cfg.skier_motion:
             return ()
-        return (torch.from_numpy(graph_columns(columns[-1:])), torch.from_numpy(recent_motion(columns)[-1:]))
+        recent = recent_motion(columns[-(MOTION_FRAMES + 1):])[-1:]
+        return (torch.from_numpy(graph_columns(columns[-1:])), torch.from_numpy(recent))
 
     cache = model.prefill(ep_tokens[None, start:start + past], ep_actions[None, start - 1:start + past - 1],
-                          *((torch.from_numpy(graph_columns(columns))[None], skier()[1]) if cfg.skier_motion else ()))
+                          *((torch.from_numpy(graph_columns(columns[-past:]))[None], skier()[1])
+                            if cfg.skier_motion else ()))
     cache, velocities = cache if cfg.skier_motion else (cache, None)
     predicted = []
     for t in range(start + past, start + past + horizon):
@@ -341,11 +344,13 @@ def model_from_checkpoint(folder: Path) -> STTransformer:
         cache = model.prefill(tokens[:, :-1], actions[:, :-1], *((skier["column"].expand(1, cfg.context - 1),
                                                                  skier["recent"]) if skier else ()))
         cache = cache[0] if skier else cache
-        expected = model.step(tokens[:, -1], actions[:, -1], cache, *skier.values())[0].numpy()
+        expected = model.step(tokens[:, -1], actions[:, -1], cache, *((skier["column"], skier["recent"])
+                                                                       if skier else ()))
     feeds = {"tokens": tokens[:, -1].numpy(), "action": actions[:, -1].numpy(), "cache": cache.numpy(),
              **{name: value.numpy() for name, value in skier.items()}}
-    got = onnx_session(step.onnx_path, 1).run(["logits"], feeds)[0]
-    if np.abs(got - expected).max() > 1e-3:
+    got = onnx_session(step.onnx_path, 1).run(None, feeds)
+    outputs = [0, 2] if skier else [0]  # the logits, and a skier_motion model's velocities
+    if max(np.abs(got[i] - expected[i].numpy()).max() for i in outputs) > 1e-3:
         raise UserError(f"weights read back from {step.onnx_path} disagree with its graph: {fix}")
     return model
 
@@ -377,8 +382,8 @@ def warm_start(model: STTransformer, source: Path) -> None:
 
 def fresh_parameters(model: STTransformer, source: Path) -> set[str]:
     """Names of the model's parameters that a warm start from `source` does not set: the
-    layers it adds, the skier_motion parts the source lacks (the token embedding and head
-    of a source with other codebooks keep their names, and start fresh all the same)."""
+    layers it adds, the skier_motion parts the source lacks, and the token embedding and
+    head where the source's codebooks differ (same names, other shapes)."""
     kept = STTransformer(source_model_config(source)).state_dict()
     own = model.state_dict()
     return {name for name, _ in model.named_parameters() if name not in kept or kept[name].shape != own[name].shape}
@@ -426,7 +431,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     saved = run_state.config(run_dir, HOW_TO_TRAIN) if resume and (run_dir / run_state.CONFIG).exists() else {}
-    run_state.keep_lineage(cfg, saved, ("init_from", "fresh_parameters"))
+    run_state.keep_lineage(cfg, saved, ("init_from", "fresh_parameters", "fresh_lr_scale"))
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
     cfg.model = model_config(cfg, saved, tokenizer)
     data_dir = Path(cfg.data)
@@ -434,12 +439,15 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     heldout_eps = tokenize_split(data_dir, "heldout", tokenizer)
     vocabulary = token_vocabulary(train_eps, tokenizer)
     model = STTransformer(cfg.model)
-    if cfg.init_from and "fresh_parameters" not in saved:
+    if cfg.init_from and not saved:
         cfg.fresh_parameters = sorted(fresh_parameters(model, Path(cfg.init_from)))
     if cfg.init_from and not resume:
         warm_start(model, Path(cfg.init_from))
-    opt = torch.optim.AdamW(lr_groups(model, set(cfg.fresh_parameters), cfg.fresh_lr_scale), lr=cfg.lr,
-                            weight_decay=0.01)
+    if saved and "fresh_parameters" not in saved:  # a run from before the groups: its optimiser saved one
+        groups = [{"params": list(model.parameters()), "scale": 1.0}]
+    else:
+        groups = lr_groups(model, set(cfg.fresh_parameters), cfg.fresh_lr_scale)
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.01)
     parts = {"model": model, "opt": opt}
     step = run_state.load(run_dir, parts, "start without --resume") if resume else 0
     writer = SummaryWriter(str(run_dir / "logs"))
@@ -477,7 +485,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     while step < cfg.steps:
         clips = sample_clips(train_eps, cfg.batch_size, cfg.model.context, cfg.model.n_actions, rng)
         for group in opt.param_groups:
-            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup) * group["scale"]
+            scale = group.get("scale", 1.0)  # an older run's optimiser saved none
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup) * scale
         shown = stale_tokens(clips.tokens, cfg.stale_context, gen) if cfg.stale_context > 0 else None
         shown_columns = None
         if cfg.shifted_context > 0:

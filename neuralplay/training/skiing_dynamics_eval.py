@@ -195,7 +195,7 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
     for i in picks:
         e, t = candidates[i]
         ep = episodes[e]
-        model.reset(*context_before(ep, t - 1, past))
+        model.reset(*context_before(ep, t - 1, model.frames_read))
         frames.append(_timed_step(model, ep["actions"][t - 1], times))
         predicted.append(model.tokens.copy())
         targets.append(ep["frames"][t])
@@ -232,7 +232,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
     strips, tracks = [], []
     for r, (e, s) in enumerate(plan):
         ep = episodes[e]
-        pred = model.reset(*context_before(ep, s, past))
+        pred = model.reset(*context_before(ep, s, model.frames_read))
         strip = {"episode": e, "start": s, "horizons": shown, "real": [], "neural": []}
         track = {"episode": e, "start": s, "real": np.full(horizon + 1, np.nan), "neural": np.full(horizon + 1, np.nan)}
         held = skier_centroid(ep["frames"][s])  # the start frame's, for the frozen baseline
