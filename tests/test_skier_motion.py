@@ -25,7 +25,8 @@ def test_skier_columns_and_recent_motion():
     frames[1, 20:26, 20] = SKIER
     assert np.array_equal(skier_columns(frames)[:2], [11.0, 20.0]) and np.isnan(skier_columns(frames)[2])
     track = np.array([10, 11, 12, 13, 14, 15, 17], np.float32)
-    np.testing.assert_allclose(recent_motion(track), [0, 1, 1, 1, 1, 1, 1.25])  # (17 - 12) / 4: over up to 4 frames back
+    # (17 - 12) / 4 at the end: over up to 4 frames back
+    np.testing.assert_allclose(recent_motion(track), [0, 1, 1, 1, 1, 1, 1.25])
     assert recent_motion(np.array([np.nan, 3, 4], np.float32))[1:].tolist() == [0, 0]  # unknown start: 0
     assert graph_columns(np.array([np.nan, 5.5])).tolist() == [UNKNOWN_COLUMN, 5.5]
 
@@ -176,7 +177,8 @@ def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
     assert {"skier_at.weight", "velocity.0.weight", "recent.weight"} <= fresh
     assert not any(name.startswith(("blocks.", "token.", "head.")) for name in fresh)
     result = neuralplay("export", "skiing-dynamics", "--run", str(run), "--data", str(tiny_skiing.data),
-                        "--tokenizer", str(tiny_skiing.tokenizer), "--out", str(tmp_path / "out"), "--maskgit-steps", "1")
+                        "--tokenizer", str(tiny_skiing.tokenizer), "--out", str(tmp_path / "out"),
+                        "--maskgit-steps", "1")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())["metrics"]
     assert "skier_persistence" in metrics

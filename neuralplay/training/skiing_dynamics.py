@@ -208,7 +208,8 @@ def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch
     cfg = model.cfg
     shown = tokens.clone()
     motion = cfg.skier_motion
-    cache = model.prefill(tokens[:, :real], actions[:, :real], *((columns[:, :real], recent[:, real - 1]) if motion else ()))
+    skier_past = (columns[:, :real], recent[:, real - 1]) if motion else ()
+    cache = model.prefill(tokens[:, :real], actions[:, :real], *skier_past)
     cache = cache[0] if motion else cache
     all_masked = torch.full((b, n), cfg.mask_id, dtype=tokens.dtype)
     place = radix(cfg.codes_per_group, cfg.groups)
