@@ -83,6 +83,7 @@ class Oracle:
     def __init__(self, heldout, tokenizer, context=4):
         self.episodes = [load_episode(p) for p in sorted(heldout.glob("*.npz"))]
         self.tokenizer, self.context = tokenizer, context
+        self.frames_read = context - 1  # what NeuralSkiing.reset reads without skier motion
         self.at: list[tuple[int, int]] = []
         self.tokens = np.zeros(140, np.int64)
 
@@ -125,6 +126,7 @@ class HeldFrame:
 
     def __init__(self, tokenizer, context=4):
         self.tokenizer, self.context = tokenizer, context
+        self.frames_read = context - 1
         self.tokens = np.zeros(140, np.int64)
 
     def reset(self, frames, actions=None):

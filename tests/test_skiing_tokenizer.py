@@ -207,8 +207,8 @@ def test_dynamics_warm_start_takes_a_longer_context_and_resume_keeps_it_with_a_n
             change_weight: float | None = None):
         cfg = DynamicsTrainConfig(data=str(data_dir), run_dir=str(tmp_path / name), tokenizer=str(tmp_path / "tokenizer"),
                                   steps=steps, batch_size=2, eval_every=steps, ckpt_every=steps, threads=1,
-                                  init_from=init_from, change_weight=change_weight,
-                                  model=STConfig(d_model=d_model, n_layers=1, n_heads=2, d_ff=32, context=context))
+                                  init_from=init_from, change_weight=change_weight, context=context,
+                                  model=STConfig(d_model=d_model, n_layers=1, n_heads=2, d_ff=32))
         return train_dynamics(cfg, resume=(tmp_path / name).exists(), show_progress=False)
 
     run("short", 2, context=4)

@@ -136,7 +136,7 @@ def test_every_frame_is_predicted_as_the_cached_step_predicts_it():
     tokens, actions = torch.randint(0, 16, (2, 4, 6)), torch.randint(0, 4, (2, 4))
     masked = tokens.masked_fill(torch.rand(2, 4, 6) < 0.5, GROUPED.mask_id)
     with torch.no_grad():
-        every = model.logits(model.every_frame_states(tokens, masked, actions))
+        every = model.logits(model.every_frame_states(tokens, masked, actions)[1])
         for t in (1, 2, 3):  # frame t from the clean frames before it and its own unmasked tokens
             cache = model.prefill(tokens[:, :t], actions[:, :t])
             torch.testing.assert_close(every[:, t], model.step(masked[:, t], actions[:, t], cache)[0],
@@ -156,7 +156,7 @@ def test_the_every_frame_loss_covers_every_frame_after_the_first():
 
     masked = torch.zeros(8, 4, 6, dtype=torch.bool)
     masked[:, 1:] = model.mask_frames(8 * 3, torch.Generator().manual_seed(1)).reshape(8, 3, 6)
-    logits = model.logits(model.every_frame_states(tokens, tokens.masked_fill(masked, cfg.mask_id), actions))
+    logits = model.logits(model.every_frame_states(tokens, tokens.masked_fill(masked, cfg.mask_id), actions)[1])
     logits = logits.reshape(8, 4, 6, cfg.groups, cfg.codes_per_group)
     per_token = F.cross_entropy(logits.permute(0, 4, 1, 2, 3), group_codes(tokens, cfg), reduction="none").mean(-1)
     weight = torch.ones(8, 4, 6)
