@@ -513,8 +513,8 @@ def build_parser() -> Parser:
                        help="skiing-dynamics: in this share of the clips the past's skier is moved 1 to 6 pixels "
                             "sideways (the same in every past frame; with --skier-motion its column with it) "
                             "while the frame predicted stays real, so the model learns to draw the skier where "
-                            "its column says; those frames are encoded again, a step taking about a quarter "
-                            "longer (default 0: never; a resumed run takes it again from the command)")
+                            "its column says; those frames are encoded again each step (default 0: never; a "
+                            "resumed run takes it again from the command)")
     train.add_argument("--skier-motion", action="store_true",
                        help="skiing-dynamics: condition each frame on the skier's column and learn its velocity "
                             "under each action, which the runtime integrates as a float, so that motion slower "
