@@ -51,6 +51,12 @@ def recent_motion(columns: np.ndarray) -> np.ndarray:
     return np.nan_to_num((columns - columns[earlier]) / frames_between).astype(np.float32)
 
 
+def next_column(column: float, move: float, width: int) -> float:
+    """The skier's column after a step's move, kept on a frame `width` pixels wide (NaN,
+    unknown, stays NaN)."""
+    return float(np.clip(column + move, 0, width - 1))
+
+
 def graph_columns(columns: np.ndarray) -> np.ndarray:
     """Columns with NaN where unknown -> as the graphs read them (UNKNOWN_COLUMN there)."""
     return np.nan_to_num(np.asarray(columns, np.float32), nan=UNKNOWN_COLUMN)
@@ -195,8 +201,7 @@ class NeuralSkiing:
             raise RuntimeError("reset() first")
         feeds = {"action": np.array([action], np.int64), "cache": self.cache}
         if self.skier_motion:
-            column = self.columns[-1] + self.velocities[action]  # NaN stays NaN
-            column = np.clip(column, 0, self.frame.shape[1] - 1)
+            column = next_column(self.columns[-1], self.velocities[action], self.frame.shape[1])
             self.columns = np.append(self.columns, column)[-(MOTION_FRAMES + 1):]
             feeds.update(column=graph_columns([column]), recent=recent_motion(self.columns)[-1:])
         self.tokens = self.sample_tokens(feeds)

@@ -13,6 +13,16 @@ DECODER_KIND = "skiing-vqvae-decoder"
 ENCODER_NAME, DECODER_NAME = "skiing_tokenizer_encoder", "skiing_tokenizer_decoder"
 
 
+BATCH = 64  # frames a graph runs at once: bounds the memory of encoding or decoding whole episodes
+
+
+def in_batches(run, items: np.ndarray) -> np.ndarray:
+    """`run` over items in slices of at most BATCH, the results joined (one run when they fit)."""
+    if len(items) <= BATCH:
+        return run(items)
+    return np.concatenate([run(items[i:i + BATCH]) for i in range(0, len(items), BATCH)])
+
+
 def radix(codes_per_group: int, groups: int) -> np.ndarray:
     """What each group's code index is worth in a token: K^(G-1), ..., K, 1 (a token of a
     product quantiser is idx_0 * K^(G-1) + ... + idx_(G-1); one group: the index itself)."""
@@ -50,7 +60,11 @@ class SkiingTokenizer:
         return [self.encoder_ckpt.identity, self.decoder_ckpt.identity]
 
     def encode(self, frames: np.ndarray) -> np.ndarray:
-        return self._enc.run(None, {"frames": np.ascontiguousarray(frames, np.uint8)})[0]
+        """Palette frames (T, 105, 80) -> tokens (T, 14, 10), at most BATCH frames a run."""
+        return in_batches(lambda batch: self._enc.run(None, {"frames": np.ascontiguousarray(batch, np.uint8)})[0],
+                          frames)
 
     def decode(self, tokens: np.ndarray) -> np.ndarray:
-        return self._dec.run(None, {"tokens": np.ascontiguousarray(tokens, np.int64)})[0]
+        """Tokens (T, 14, 10) -> palette frames (T, 105, 80), at most BATCH a run."""
+        return in_batches(lambda batch: self._dec.run(None, {"tokens": np.ascontiguousarray(batch, np.int64)})[0],
+                          tokens)

@@ -39,6 +39,13 @@ def cosine_lr(step: int, steps: int, peak: float, warmup: int, floor: float = 0.
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
+def parameters_not_in(model: torch.nn.Module, source: torch.nn.Module) -> set[str]:
+    """Names of the model's parameters that the source has not, or has in another shape:
+    what a warm start from it leaves fresh."""
+    kept, own = source.state_dict(), model.state_dict()
+    return {name for name, _ in model.named_parameters() if name not in kept or kept[name].shape != own[name].shape}
+
+
 def lr_groups(model: torch.nn.Module, fresh: set[str], fresh_scale: float) -> list[dict]:
     """The model's parameters as two optimiser groups, each with the multiple of the
     schedule's rate it learns at (`scale`): the `fresh` ones (what a warm start's source

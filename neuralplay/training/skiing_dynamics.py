@@ -21,9 +21,9 @@ from neuralplay.games.skiing import SKIER, SNOW
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import PATCH, patch_grid, radix, token_rows
 from neuralplay.runtime.skiing import (MOTION_FRAMES, Sampling, Vocabulary, choose_codes, graph_columns,
-                                       recent_motion, skier_columns)
+                                       next_column, recent_motion, skier_columns)
 from neuralplay.training import run_state
-from neuralplay.training.loop import Pace, cosine_lr, lr_groups
+from neuralplay.training.loop import Pace, cosine_lr, lr_groups, parameters_not_in
 from neuralplay.training.skiing_tokenizer import GraphOf
 from neuralplay.training.skiing_data import HUD_ROWS, episode_paths, load_episode, save_npz
 
@@ -93,7 +93,7 @@ def tokenize_split(data_dir: Path, split: str, tokenizer, with_frames: bool = Fa
             loaded = load_episode(path)
             frames = loaded["frames"]
             if "tokens" not in episode:  # the slow part: a cache from before the columns keeps its tokens
-                tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+                tokens = tokenizer.encode(frames)
                 episode["tokens"] = tokens.reshape(len(tokens), -1)
             episode.update(actions=loaded["actions"], skier=skier_tokens(frames), columns=skier_columns(frames))
             save_npz(cached, **episode)
@@ -185,7 +185,7 @@ def shifted_context(clips: Clips, episodes: list[dict], tokenizer, share: float,
         episode, start = clips.where[i].tolist()
         shifted.append(shift_skier(episodes[episode]["frames"][start:start + past], shift))
     frames = np.concatenate(shifted)
-    encoded = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+    encoded = tokenizer.encode(frames)
     tokens[chosen, :past] = torch.from_numpy(encoded.reshape(len(chosen), past, -1)).to(tokens.dtype)
     columns[chosen, :past] = torch.from_numpy(graph_columns(skier_columns(frames)).reshape(len(chosen), past))
     return tokens, columns
@@ -269,7 +269,7 @@ def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, ho
     for t in range(start + past, start + past + horizon):
         action = ep_actions[t - 1:t]
         if cfg.skier_motion:
-            column = np.clip(columns[-1] + velocities[0, action].item(), 0, PATCH * cfg.grid[1] - 1)
+            column = next_column(columns[-1], velocities[0, action].item(), PATCH * cfg.grid[1])
             columns = np.append(columns, np.float32(column))
 
         def logits_of(tokens: np.ndarray) -> np.ndarray:
@@ -385,9 +385,7 @@ def fresh_parameters(model: STTransformer, source: Path) -> set[str]:
     """Names of the model's parameters that a warm start from `source` does not set: the
     layers it adds, the skier_motion parts the source lacks, and the token embedding and
     head where the source's codebooks differ (same names, other shapes)."""
-    kept = STTransformer(source_model_config(source)).state_dict()
-    own = model.state_dict()
-    return {name for name, _ in model.named_parameters() if name not in kept or kept[name].shape != own[name].shape}
+    return parameters_not_in(model, STTransformer(source_model_config(source)))
 
 
 def model_config(cfg: DynamicsTrainConfig, saved: dict, tokenizer) -> STConfig:

@@ -201,8 +201,7 @@ def teacher_forced(model: NeuralSkiing, episodes: list[dict], n: int, rng: np.ra
         targets.append(ep["frames"][t])
         previous.append(ep["frames"][t - 1])
     pred, true = np.stack(frames), np.stack(targets)
-    encoded, encoded_before = (np.concatenate([model.tokenizer.encode(f[i:i + 64]) for i in range(0, len(f), 64)])
-                               for f in (true, np.stack(previous)))
+    encoded, encoded_before = model.tokenizer.encode(true), model.tokenizer.encode(np.stack(previous))
     shares = error_shares(pred, true, encoded.shape[1])["error_share_by_token_row"]
     encoded, encoded_before = encoded.reshape(len(true), -1), encoded_before.reshape(len(true), -1)
     right, changed = np.stack(predicted) == encoded, encoded_before != encoded

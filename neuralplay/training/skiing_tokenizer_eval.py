@@ -16,8 +16,8 @@ def evaluate_tokenizer(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: 
     """The tokenizer's metrics on held-out frames, and one frame's decode time."""
     frames = load_frames(heldout)
     frames = frames[np.linspace(0, len(frames) - 1, min(limit_frames, len(frames))).astype(int)]
-    tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
-    preds = np.concatenate([tokenizer.decode(tokens[i:i + 64]) for i in range(0, len(tokens), 64)])
+    tokens = tokenizer.encode(frames)
+    preds = tokenizer.decode(tokens)
     result = reconstruction_metrics(preds, frames, tokens, tokenizer.codes_per_group, tokenizer.groups)
     for i in range(20):
         tokenizer.decode(tokens[i % len(tokens)][None])
@@ -56,7 +56,7 @@ def code_changes(tokenizer: SkiingTokenizer, heldout: Path, limit_frames: int = 
         frames = load_episode(path)["frames"][:limit_frames // len(paths) + 1]
         if len(frames) < 2:
             continue
-        tokens = np.concatenate([tokenizer.encode(frames[i:i + 64]) for i in range(0, len(frames), 64)])
+        tokens = tokenizer.encode(frames)
         code_changed.append(tokens[1:] != tokens[:-1])
         moved.append(patch_changes(frames))
         still_steps.append(still(frames))

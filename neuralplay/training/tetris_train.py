@@ -25,7 +25,7 @@ from neuralplay.models.tetris_gan import (
     Discriminator, Generator, TetrisGANConfig, posterior_noise, reconstruction_loss, sample_noise,
 )
 from neuralplay.training import run_state, tetris_data
-from neuralplay.training.loop import Pace, cosine_lr, lr_groups
+from neuralplay.training.loop import Pace, cosine_lr, lr_groups, parameters_not_in
 from neuralplay.training.tetris_metrics import closed_loop, evaluate_set, predict_all
 
 
@@ -166,8 +166,7 @@ def warm_start(gen: Generator, disc: Discriminator, source: Path) -> None:
 def fresh_parameters(gen: Generator, source: Path) -> set[str]:
     """Names of the generator's parameters that a warm start from `source` does not set
     (the column-stream layers the source lacks)."""
-    kept = Generator(TetrisGANConfig(**source_model_config(source))).state_dict().keys()
-    return {name for name, _ in gen.named_parameters() if name not in kept}
+    return parameters_not_in(gen, Generator(TetrisGANConfig(**source_model_config(source))))
 
 
 def source_model_config(source: Path) -> dict:
