@@ -223,13 +223,15 @@ def train_skiing(args) -> int:
                  "hud_weight": args.hud_weight, "every_frame": args.every_frame, "layers": args.layers,
                  "stale_context": args.stale_context, "open_loop_context": args.open_loop_context,
                  "skier_motion": args.skier_motion, "shifted_context": args.shifted_context,
-                 "fresh_lr_scale": args.fresh_lr_scale}
+                 "recent_noise": args.recent_noise, "fresh_lr_scale": args.fresh_lr_scale}
         if not 0 <= args.stale_context < 1:
             raise UserError(f"--stale-context {args.stale_context}: a share of tokens, 0 or more and below 1")
         if not 0 <= args.open_loop_context <= 1:
             raise UserError(f"--open-loop-context {args.open_loop_context}: a share of training steps, 0 to 1")
         if not 0 <= args.shifted_context <= 1:
             raise UserError(f"--shifted-context {args.shifted_context}: a share of clips, 0 to 1")
+        if args.recent_noise < 0:
+            raise UserError(f"--recent-noise {args.recent_noise}: pixels a step, 0 or more")
         pasts = [flag for flag, on in (("--stale-context", args.stale_context), ("--open-loop-context",
                  args.open_loop_context), ("--shifted-context", args.shifted_context)) if on]
         if len(pasts) > 1:
@@ -520,6 +522,11 @@ def build_parser() -> Parser:
                             "under each action, which the runtime integrates as a float, so that motion slower "
                             "than a pixel a step can add up; with --init-from, the model starts as its source "
                             "and learns the new parts (a resumed run keeps what it had)")
+    train.add_argument("--recent-noise", type=float, default=0.0, metavar="N",
+                       help="skiing-dynamics, a --skier-motion model: the velocity head reads the skier's recent "
+                            "motion with Gaussian noise of N px a step added, so that it leans on it less: in the "
+                            "open loop it is the motion the runtime integrated, fed back (default 0; a resumed "
+                            "run takes it again from the command)")
     train.add_argument("--context", type=int,
                        help="skiing-dynamics: frames the model sees, the predicted one included (default: with "
                             "--init-from the source's, else 4); with --init-from it may differ from the source's; "

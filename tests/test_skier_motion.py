@@ -15,7 +15,8 @@ from neuralplay.models.st_transformer import STConfig, STTransformer, skier_bins
 from neuralplay.runtime.skiing import (STARTS_FILE, UNKNOWN_COLUMN, NeuralSkiing, graph_columns,  # noqa: E402
                                       load_starts, recent_motion, skier_columns)
 from neuralplay.training.skiing_dynamics import (SKIER_SHIFT_PX, export_graphs, load_model,  # noqa: E402
-                                                 model_from_checkpoint, shift_skier, shifted_context, warm_start)
+                                                 model_from_checkpoint, noisy_recent, shift_skier, shifted_context,
+                                                 warm_start)
 from tests.test_cli import neuralplay  # noqa: E402
 
 
@@ -168,11 +169,12 @@ def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
     run = tmp_path / "run"
     result = neuralplay("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(run),
                         "--tokenizer", str(tiny_skiing.tokenizer), "--init-from", str(tiny_skiing.dynamics),
-                        "--skier-motion", "--shifted-context", "0.5", "--fresh-lr-scale", "10", "--steps", "2",
-                        "--batch-size", "2", "--threads", "1")
+                        "--skier-motion", "--shifted-context", "0.5", "--fresh-lr-scale", "10", "--recent-noise", "0.5",
+                        "--steps", "2", "--batch-size", "2", "--threads", "1")
     assert result.returncode == 0, result.stderr
     model, config = load_model(run)
     assert model.cfg.skier_motion and config["skier_motion"] and config["shifted_context"] == 0.5
+    assert config["recent_noise"] == 0.5
     fresh = set(config["fresh_parameters"])  # what the source lacks learns at 10 x --lr
     assert {"skier_at.weight", "velocity.0.weight", "recent.weight"} <= fresh
     assert not any(name.startswith(("blocks.", "token.", "head.")) for name in fresh)
@@ -182,6 +184,22 @@ def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "out" / "skiing_dynamics_step.json").read_text())["metrics"]
     assert "skier_persistence" in metrics
+
+
+def test_recent_noise_is_for_skier_motion_models_only(tiny_skiing, tmp_path):
+    args = ("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(tmp_path / "run"),
+            "--tokenizer", str(tiny_skiing.tokenizer), "--steps", "1", "--batch-size", "2", "--threads", "1")
+    for flags, says in ((("--recent-noise", "-1"), "0 or more"), (("--recent-noise", "0.5"), "--skier-motion")):
+        result = neuralplay(*args, *flags)
+        assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_noisy_recent_adds_seeded_noise_of_the_size_asked():
+    recent = torch.zeros(64, 8)
+    assert noisy_recent(recent, 0.0, torch.Generator().manual_seed(0)) is recent
+    noisy = noisy_recent(recent, 0.5, torch.Generator().manual_seed(0))
+    assert noisy.std().item() == pytest.approx(0.5, rel=0.1)
+    torch.testing.assert_close(noisy, noisy_recent(recent, 0.5, torch.Generator().manual_seed(0)))
 
 
 def test_a_run_saved_before_the_optimiser_groups_resumes(tiny_skiing, tmp_path):
@@ -201,3 +219,51 @@ def test_a_run_saved_before_the_optimiser_groups_resumes(tiny_skiing, tmp_path):
     result = neuralplay(*args, "--steps", "2", "--resume")
     assert result.returncode == 0, result.stderr
     assert json.loads((run / "metrics.json").read_text())["step"] == 2
+
+
+def skier_motion_tool():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("skier_motion_tool",
+                                                  Path(__file__).parent.parent / "tools" / "skier_motion.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_the_recent_motion_the_head_reads_can_be_given(tiny_skiing, motion_export):
+    tool = skier_motion_tool()
+    folder, model = motion_export
+    neural = tool.ReadsGivenRecent(folder, tiny_skiing.tokenizer)
+    start = load_starts(folder)[0]
+    neural.reset(start.frames, start.actions_into_frames())
+    neural.given = np.array([3.0], np.float32)  # the step graph's velocities follow the recent motion fed
+    neural.step(1)
+    told = neural.velocities.copy()
+    neural.reset(start.frames, start.actions_into_frames())
+    neural.given = None
+    neural.step(1)
+    assert not np.allclose(told, neural.velocities)
+    np.testing.assert_allclose(neural.recent(), recent_motion(neural.columns)[-1:])
+
+
+def test_the_drawing_ceiling_and_the_feedback_on_held_out_rollouts(tiny_skiing, motion_export):
+    from neuralplay.training.skiing_data import load_episode
+    from neuralplay.training.skiing_dynamics_eval import heldout_paths, interleave_policies, plan_rollouts
+
+    tool = skier_motion_tool()
+    folder, _ = motion_export
+    neural = tool.ReadsGivenRecent(folder, tiny_skiing.tokenizer)
+    paths = heldout_paths(tiny_skiing.data / "heldout")
+    episodes = [load_episode(p) for p in paths]
+    plan, horizon = plan_rollouts([len(e["actions"]) for e in episodes], interleave_policies(paths), 2, 20,
+                                  neural.context - 1, np.random.default_rng(0))
+    ceiling = tool.drawing_ceiling(neural, episodes, plan, horizon)
+    assert 0 <= ceiling["skier_persistence"] <= 1
+    assert ceiling["skier_persistence"] + sum(ceiling["skier_misses"].values()) == pytest.approx(1)
+    assert 0 <= ceiling["velocity_tracking"] <= 1
+    by_source = {source: tool.persistence_reading_recent(neural, episodes, plan, horizon, source)
+                 for source in ("own", "real", "none")}
+    assert all(0 <= v <= 1 for v in by_source.values())
+    assert neural.given is None  # left playing as the runtime does

@@ -10,6 +10,13 @@
    skier's column told d pixels away from where the frames have it; the mean distance the
    drawn skier moved, for each d. A model that draws the skier where its column says moves
    it about d.
+3. The drawing ceiling: the eval's open loop with the skier's column told ALE's at every
+   step: the skier persistence (and its misses) that a perfect column would give this model,
+   and the velocity head's tracking (as in 1) on the frames this loop draws.
+4. Feedback: the eval's open loop as the runtime plays it (the column integrated from the
+   velocities), with the recent motion the velocity head reads taken from the runtime's own
+   columns (`own`, what `eval skiing` measures), from ALE's (`real`), or held at 0 (`none`):
+   how much of the lost persistence is the head reading its own integrated motion back.
 
     python tools/skier_motion.py --checkpoint F --tokenizer TOK --data DATA [--rollouts 24] [--json]
 """
@@ -23,10 +30,11 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import skier_x
-from neuralplay.runtime.skiing import NeuralSkiing, Sampling, skier_columns
+from neuralplay.runtime.skiing import MOTION_FRAMES, NeuralSkiing, Sampling, recent_motion, skier_columns
 from neuralplay.training.skiing_data import load_episode
-from neuralplay.training.skiing_dynamics_eval import (SKIER_TOLERANCE_PX, context_before, heldout_paths,
-                                                      interleave_policies, plan_rollouts)
+from neuralplay.training.skiing_dynamics_eval import (SKIER_TOLERANCE_PX, centroids_match, context_before,
+                                                      heldout_paths, interleave_policies, miss_kind, plan_rollouts,
+                                                      skier_centroid)
 
 TOLD_PX = (-4, -2, -1, 0, 1, 2, 4)
 
@@ -52,6 +60,70 @@ def velocity_tracking(model: NeuralSkiing, episodes: list[dict], plan: list[tupl
                         "`neuralplay collect skiing`")
     return {"velocity_tracking": float(np.mean(tracked)), "held_column_tracking": float(np.mean(held)),
             "steps": len(tracked)}
+
+
+class ReadsGivenRecent(NeuralSkiing):
+    """Neural Skiing whose velocity head reads the recent motion it is given (`given`, (1,))
+    instead of its own columns'; None: its own."""
+
+    given: np.ndarray | None = None
+
+    def recent(self) -> np.ndarray:
+        return super().recent() if self.given is None else self.given
+
+
+def drawing_ceiling(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, int]], horizon: int) -> dict:
+    """The open loop with the skier's column told ALE's at every step: persistence and its
+    misses, and the velocity head's tracking on the frames it draws."""
+    kept, tracked, misses = [], [], {"no_skier": 0, "row": 0, "column": 0}
+    for e, s in plan:
+        ep = episodes[e]
+        real = skier_columns(ep["frames"][s:s + horizon + 1])
+        model.reset(*context_before(ep, s, model.frames_read))
+        column = real[0]
+        for k in range(1, horizon + 1):
+            action = int(ep["actions"][s + k - 1])
+            column = column + model.velocities[action]  # where the head alone would have it
+            if not np.isnan(real[k]) and not np.isnan(model.columns[-1]):
+                model.velocities[:] = real[k] - model.columns[-1]  # the next column: ALE's
+            drawn = model.step(action)
+            want = skier_centroid(ep["frames"][s + k])
+            if want is None:
+                continue
+            got = skier_centroid(drawn)
+            kept.append(bool(centroids_match(got, want)))
+            if not kept[-1]:
+                misses[miss_kind(got, want)] += 1
+            if not np.isnan(column):
+                tracked.append(abs(column - real[k]) <= SKIER_TOLERANCE_PX)
+    if not kept:
+        raise UserError("ALE shows no skier in the held-out rollouts: collect again with `neuralplay collect skiing`")
+    return {"skier_persistence": float(np.mean(kept)),
+            "skier_misses": {kind: n / len(kept) for kind, n in misses.items()},
+            "velocity_tracking": float(np.mean(tracked)) if tracked else None}
+
+
+def persistence_reading_recent(model: ReadsGivenRecent, episodes: list[dict], plan: list[tuple[int, int]],
+                               horizon: int, source: str) -> float:
+    """The eval's skier persistence with the velocity head reading the recent motion of
+    `source`: "own" (the runtime's columns), "real" (ALE's) or "none" (0)."""
+    kept = []
+    for e, s in plan:
+        ep = episodes[e]
+        real = skier_columns(ep["frames"])
+        model.given = None
+        model.reset(*context_before(ep, s, model.frames_read))
+        for k in range(1, horizon + 1):
+            if source == "real":
+                model.given = recent_motion(real[max(0, s + k - MOTION_FRAMES):s + k + 1])[-1:]  # up to frame s + k
+            elif source == "none":
+                model.given = np.zeros(1, np.float32)
+            drawn = model.step(int(ep["actions"][s + k - 1]))
+            match = centroids_match(skier_centroid(drawn), skier_centroid(ep["frames"][s + k]))
+            if match is not None:
+                kept.append(match)
+    model.given = None
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def following(model: NeuralSkiing, episodes: list[dict], samples: int, rng: np.random.Generator) -> dict:
@@ -86,10 +158,11 @@ def main() -> int:
     parser.add_argument("--horizon", type=int, default=300)
     parser.add_argument("--samples", type=int, default=60, help="steps drawn for each told offset")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     try:
-        model = NeuralSkiing(args.checkpoint, args.tokenizer, threads=2, sampling=Sampling(steps=None))
+        model = ReadsGivenRecent(args.checkpoint, args.tokenizer, threads=args.threads, sampling=Sampling(steps=None))
         if not model.skier_motion:
             raise UserError(f"{args.checkpoint} has no skier motion: train one with `neuralplay train "
                             "skiing-dynamics --skier-motion`")
@@ -103,7 +176,11 @@ def main() -> int:
         plan, horizon = plan_rollouts([len(e["actions"]) for e in episodes], interleave_policies(paths),
                                       args.rollouts, args.horizon, model.context - 1, rng)
         result = {**velocity_tracking(model, episodes, plan, horizon), "horizon": horizon, "rollouts": len(plan),
-                  "following": following(model, episodes, args.samples, rng)}
+                  "following": following(model, episodes, args.samples, rng),
+                  "told_real_column": drawing_ceiling(model, episodes, plan, horizon),
+                  "persistence_reading_recent": {source: persistence_reading_recent(model, episodes, plan, horizon,
+                                                                                    source)
+                                                 for source in ("own", "real", "none")}}
     except UserError as err:
         print(f"error: {err}")
         return 1
@@ -116,6 +193,12 @@ def main() -> int:
         for told, got in result["following"].items():
             moved = "n/a" if got["moved_px"] is None else f"{got['moved_px']:+.2f} px"
             print(f"told {told} px: drawn skier moved {moved} (vanished {got['vanished']})")
+        ceiling = result["told_real_column"]
+        print(f"told ALE's column every step: skier persistence {ceiling['skier_persistence']:.1%} (lost: "
+              + ", ".join(f"{kind} {share:.1%}" for kind, share in ceiling["skier_misses"].items())
+              + f"); the velocity head on those frames tracks {ceiling['velocity_tracking']:.1%}")
+        print("the open loop with the head reading the recent motion of its own columns / ALE's / none: "
+              + " / ".join(f"{v:.1%}" for v in result["persistence_reading_recent"].values()))
     return 0
 
 

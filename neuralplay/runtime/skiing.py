@@ -188,7 +188,7 @@ class NeuralSkiing:
         feeds = {"tokens": tokens[None], "actions": led[None]}
         if self.skier_motion:
             self.columns = columns[-(MOTION_FRAMES + 1):]
-            feeds.update(columns=graph_columns(columns[-past:])[None], recent=recent_motion(self.columns)[-1:])
+            feeds.update(columns=graph_columns(columns[-past:])[None], recent=self.recent())
             self.cache, velocities = self._prefill.run(None, feeds)
             self.velocities = velocities[0]
         else:
@@ -203,18 +203,23 @@ class NeuralSkiing:
         if self.skier_motion:
             column = next_column(self.columns[-1], self.velocities[action], self.frame.shape[1])
             self.columns = np.append(self.columns, column)[-(MOTION_FRAMES + 1):]
-            feeds.update(column=graph_columns([column]), recent=recent_motion(self.columns)[-1:])
+            feeds.update(column=graph_columns([column]), recent=self.recent())
         self.tokens = self.sample_tokens(feeds)
         self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
         if self.skier_motion and np.isnan(self.columns[-1]):  # lost (or never seen): read it off the frame drawn
             drawn = skier_x(self.frame)
             self.columns[-1] = np.nan if drawn is None else drawn
-            feeds.update(column=graph_columns(self.columns[-1:]), recent=recent_motion(self.columns)[-1:])
+            feeds.update(column=graph_columns(self.columns[-1:]), recent=self.recent())
         outputs = self._run({**feeds, "tokens": self.tokens[None]})
         self.cache = np.concatenate([self.cache[:, :, :, :, 1:], outputs[1]], axis=4)
         if self.skier_motion:
             self.velocities = outputs[2][0]
         return self.frame
+
+    def recent(self) -> np.ndarray:
+        """The skier's recent motion as the graphs read it (1,): that of the runtime's own
+        columns, so in the open loop the velocities it integrated feed the next ones."""
+        return recent_motion(self.columns)[-1:]
 
     def _run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The step graph on one frame's tokens: logits, the frame's keys and values, and

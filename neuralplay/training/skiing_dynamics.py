@@ -56,6 +56,7 @@ class DynamicsTrainConfig:
     open_loop_context: float = 0.0  # this share of the steps reads the past as the model's own open loop (`open_loop_context`)
     shifted_context: float = 0.0  # this share of the clips reads a past whose skier is off (`shifted_context`)
     skier_motion: bool = False  # a new or warm-started model gets skier_motion (STConfig); a resumed one keeps its own
+    recent_noise: float = 0.0  # skier_motion: px a step of Gaussian noise on the recent motion the velocity head reads
     fresh_lr_scale: float = 1.0  # with init_from: learning rate of the parameters the source lacks, against the rest's
     fresh_parameters: list[str] = field(default_factory=list)  # those parameters (train sets it)
     model: STConfig = field(default_factory=STConfig)
@@ -433,6 +434,8 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     run_state.keep_lineage(cfg, saved, ("init_from", "fresh_parameters", "fresh_lr_scale"))
     tokenizer = SkiingTokenizer(cfg.tokenizer, threads=cfg.threads)
     cfg.model = model_config(cfg, saved, tokenizer)
+    if cfg.recent_noise > 0 and not cfg.model.skier_motion:
+        raise UserError(f"--recent-noise {cfg.recent_noise}: only a --skier-motion model reads the recent motion")
     data_dir = Path(cfg.data)
     train_eps = tokenize_split(data_dir, "train", tokenizer, with_frames=cfg.shifted_context > 0)
     heldout_eps = tokenize_split(data_dir, "heldout", tokenizer)
@@ -457,9 +460,10 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
         return {"skier": skier, "hud": hud.expand_as(skier)}
 
     def loss_of(clips: Clips, generator: torch.Generator, shown: torch.Tensor | None = None,
-                shown_columns: torch.Tensor | None = None):
+                shown_columns: torch.Tensor | None = None, recent: torch.Tensor | None = None):
         return model.loss(clips.tokens, clips.actions, generator, regions(clips.skier), every_frame=cfg.every_frame,
-                          context=shown, columns=clips.columns, recent=clips.recent, context_columns=shown_columns)
+                          context=shown, columns=clips.columns,
+                          recent=clips.recent if recent is None else recent, context_columns=shown_columns)
 
     heldout = sample_clips(heldout_eps, 256, cfg.model.context, cfg.model.n_actions, np.random.default_rng(1))
     bar = tqdm(total=cfg.steps, initial=step, desc="train skiing-dynamics", disable=not show_progress)
@@ -494,7 +498,7 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
             shown = open_loop_context(model, clips.tokens, clips.actions,
                                       int(rng.integers(1, max(2, cfg.model.context - 1))), vocabulary,
                                       clips.columns, clips.recent)
-        loss, stats = loss_of(clips, gen, shown, shown_columns)
+        loss, stats = loss_of(clips, gen, shown, shown_columns, noisy_recent(clips.recent, cfg.recent_noise, gen))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -512,6 +516,16 @@ def train(cfg: DynamicsTrainConfig, resume: bool = False, show_progress: bool = 
     bar.close()
     writer.close()
     return {"step": step, **metrics}
+
+
+def noisy_recent(recent: torch.Tensor, noise: float, generator: torch.Generator) -> torch.Tensor:
+    """The skier's recent motion (B, T) as the velocity head reads it in training: with
+    Gaussian noise of `noise` px a step. In the open loop the recent motion is the runtime's
+    own integrated column's, so a head that leans on it feeds its own errors back (a drift
+    that `tools/skier_motion.py` measures); the noise makes it lean on it less."""
+    if noise <= 0:
+        return recent
+    return recent + noise * torch.randn(recent.shape, generator=generator)
 
 
 def export_graphs(model: STTransformer, out_dir: Path, meta: dict, step_meta: dict | None = None) -> list[Path]:
