@@ -267,3 +267,24 @@ def test_the_drawing_ceiling_and_the_feedback_on_held_out_rollouts(tiny_skiing, 
                  for source in ("own", "real", "none")}
     assert all(0 <= v <= 1 for v in by_source.values())
     assert neural.given is None  # left playing as the runtime does
+
+
+def test_the_tool_prints_every_measurement(tiny_skiing, motion_export):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder, _ = motion_export
+    tool = Path(__file__).parent.parent / "tools" / "skier_motion.py"
+    args = [sys.executable, str(tool), "--checkpoint", str(folder), "--tokenizer", str(tiny_skiing.tokenizer),
+            "--data", str(tiny_skiing.data), "--rollouts", "2", "--horizon", "10", "--samples", "2", "--threads", "1"]
+    shown = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert shown.returncode == 0, shown.stderr
+    assert "told ALE's column every step" in shown.stdout and "own columns / ALE's / none" in shown.stdout
+    result = json.loads(subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=600).stdout)
+    assert set(result["persistence_reading_recent"]) == {"own", "real", "none"}
+    assert 0 <= result["told_real_column"]["skier_persistence"] <= 1
+    missing = subprocess.run([*args[:2], "--checkpoint", str(tiny_skiing.dynamics), "--tokenizer",
+                              str(tiny_skiing.tokenizer), "--data", str(tiny_skiing.data)],
+                             capture_output=True, text=True, timeout=600)  # a model without skier motion
+    assert missing.returncode == 1 and "no skier motion" in missing.stdout and "Traceback" not in missing.stderr

@@ -104,7 +104,7 @@ def drawing_ceiling(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[
 
 
 def persistence_reading_recent(model: ReadsGivenRecent, episodes: list[dict], plan: list[tuple[int, int]],
-                               horizon: int, source: str) -> float:
+                               horizon: int, source: str) -> float | None:
     """The eval's skier persistence with the velocity head reading the recent motion of
     `source`: "own" (the runtime's columns), "real" (ALE's) or "none" (0)."""
     kept = []
@@ -123,7 +123,7 @@ def persistence_reading_recent(model: ReadsGivenRecent, episodes: list[dict], pl
             if match is not None:
                 kept.append(match)
     model.given = None
-    return float(np.mean(kept)) if kept else float("nan")
+    return float(np.mean(kept)) if kept else None
 
 
 def following(model: NeuralSkiing, episodes: list[dict], samples: int, rng: np.random.Generator) -> dict:
@@ -196,9 +196,10 @@ def main() -> int:
         ceiling = result["told_real_column"]
         print(f"told ALE's column every step: skier persistence {ceiling['skier_persistence']:.1%} (lost: "
               + ", ".join(f"{kind} {share:.1%}" for kind, share in ceiling["skier_misses"].items())
-              + f"); the velocity head on those frames tracks {ceiling['velocity_tracking']:.1%}")
+              + "); the velocity head on those frames tracks "
+              + ("n/a" if ceiling["velocity_tracking"] is None else f"{ceiling['velocity_tracking']:.1%}"))
         print("the open loop with the head reading the recent motion of its own columns / ALE's / none: "
-              + " / ".join(f"{v:.1%}" for v in result["persistence_reading_recent"].values()))
+              + " / ".join("n/a" if v is None else f"{v:.1%}" for v in result["persistence_reading_recent"].values()))
     return 0
 
 
