@@ -230,13 +230,13 @@ def train_skiing(args) -> int:
             raise UserError(f"--open-loop-context {args.open_loop_context}: a share of training steps, 0 to 1")
         if not 0 <= args.shifted_context <= 1:
             raise UserError(f"--shifted-context {args.shifted_context}: a share of clips, 0 to 1")
-        if args.recent_noise < 0:
+        if not 0 <= args.recent_noise < float("inf"):  # NaN fails the comparison too
             raise UserError(f"--recent-noise {args.recent_noise}: pixels a step, 0 or more")
         pasts = [flag for flag, on in (("--stale-context", args.stale_context), ("--open-loop-context",
                  args.open_loop_context), ("--shifted-context", args.shifted_context)) if on]
         if len(pasts) > 1:
             raise UserError(f"{' and '.join(pasts)} are ways to show the model an imperfect past: give one of them")
-    if args.fresh_lr_scale <= 0:
+    if not 0 < args.fresh_lr_scale < float("inf"):
         raise UserError(f"--fresh-lr-scale {args.fresh_lr_scale}: a multiple of --lr, above 0")
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:

@@ -175,6 +175,13 @@ def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
     model, config = load_model(run)
     assert model.cfg.skier_motion and config["skier_motion"] and config["shifted_context"] == 0.5
     assert config["recent_noise"] == 0.5
+    quiet = tmp_path / "quiet"  # the same run without the noise: the velocity head learns otherwise
+    result = neuralplay("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(quiet),
+                        "--tokenizer", str(tiny_skiing.tokenizer), "--init-from", str(tiny_skiing.dynamics),
+                        "--skier-motion", "--shifted-context", "0.5", "--fresh-lr-scale", "10",
+                        "--steps", "2", "--batch-size", "2", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert not torch.equal(load_model(quiet)[0].recent.weight, model.recent.weight)
     fresh = set(config["fresh_parameters"])  # what the source lacks learns at 10 x --lr
     assert {"skier_at.weight", "velocity.0.weight", "recent.weight"} <= fresh
     assert not any(name.startswith(("blocks.", "token.", "head.")) for name in fresh)
@@ -189,7 +196,8 @@ def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
 def test_recent_noise_is_for_skier_motion_models_only(tiny_skiing, tmp_path):
     args = ("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(tmp_path / "run"),
             "--tokenizer", str(tiny_skiing.tokenizer), "--steps", "1", "--batch-size", "2", "--threads", "1")
-    for flags, says in ((("--recent-noise", "-1"), "0 or more"), (("--recent-noise", "0.5"), "--skier-motion")):
+    for flags, says in ((("--recent-noise", "-1"), "0 or more"), (("--recent-noise", "nan"), "0 or more"),
+                        (("--recent-noise", "0.5"), "--skier-motion")):
         result = neuralplay(*args, *flags)
         assert result.returncode != 0 and says in result.stderr and "Traceback" not in result.stderr
 
@@ -266,6 +274,8 @@ def test_the_drawing_ceiling_and_the_feedback_on_held_out_rollouts(tiny_skiing, 
     by_source = {source: tool.persistence_reading_recent(neural, episodes, plan, horizon, source)
                  for source in ("own", "real", "none")}
     assert all(0 <= v <= 1 for v in by_source.values())
+    from neuralplay.training.skiing_dynamics_eval import open_loop
+    assert by_source["own"] == open_loop(neural, episodes, plan, horizon, [])[0]["skier_persistence"]  # the eval's
     assert neural.given is None  # left playing as the runtime does
 
 

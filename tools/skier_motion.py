@@ -18,7 +18,8 @@
    columns (`own`, what `eval skiing` measures), from ALE's (`real`), or held at 0 (`none`):
    how much of the lost persistence is the head reading its own integrated motion back.
 
-    python tools/skier_motion.py --checkpoint F --tokenizer TOK --data DATA [--rollouts 24] [--json]
+    python tools/skier_motion.py --checkpoint F --tokenizer TOK --data DATA [--rollouts 24] [--horizon 300]
+        [--samples 60] [--seed 0] [--threads 2] [--json]
 """
 from __future__ import annotations
 
@@ -84,8 +85,9 @@ def drawing_ceiling(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[
         for k in range(1, horizon + 1):
             action = int(ep["actions"][s + k - 1])
             column = column + model.velocities[action]  # where the head alone would have it
-            if not np.isnan(real[k]) and not np.isnan(model.columns[-1]):
-                model.velocities[:] = real[k] - model.columns[-1]  # the next column: ALE's
+            if not np.isnan(real[k]):  # the next column: ALE's (where ALE shows no skier, the runtime's own)
+                model.columns[-1] = real[k - 1] if not np.isnan(real[k - 1]) else real[k]
+                model.velocities[action] = real[k] - model.columns[-1]
             drawn = model.step(action)
             want = skier_centroid(ep["frames"][s + k])
             if want is None:
@@ -110,14 +112,13 @@ def persistence_reading_recent(model: ReadsGivenRecent, episodes: list[dict], pl
     kept = []
     for e, s in plan:
         ep = episodes[e]
-        real = skier_columns(ep["frames"])
-        model.given = None
-        model.reset(*context_before(ep, s, model.frames_read))
+        real = recent_motion(skier_columns(ep["frames"][max(0, s - MOTION_FRAMES):s + horizon + 1]))
+        lead = min(s, MOTION_FRAMES)  # real[lead + k]: the recent motion up to frame s + k
+        model.given = {"own": None, "real": real[lead:lead + 1], "none": np.zeros(1, np.float32)}[source]
+        model.reset(*context_before(ep, s, model.frames_read))  # the prefill reads the source's motion too
         for k in range(1, horizon + 1):
             if source == "real":
-                model.given = recent_motion(real[max(0, s + k - MOTION_FRAMES):s + k + 1])[-1:]  # up to frame s + k
-            elif source == "none":
-                model.given = np.zeros(1, np.float32)
+                model.given = real[lead + k:lead + k + 1]
             drawn = model.step(int(ep["actions"][s + k - 1]))
             match = centroids_match(skier_centroid(drawn), skier_centroid(ep["frames"][s + k]))
             if match is not None:
