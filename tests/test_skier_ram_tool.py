@@ -31,16 +31,37 @@ def test_play_holds_each_key_for_a_step_and_replays_from_its_seed():
     assert np.array_equal(rams, again)
 
 
-def test_tables_fit_on_an_episode_replay_it_and_the_figures_are_shares():
+def test_tables_fit_on_an_episode_replay_it_one_frame_on():
     episode = tool.play(seed=0, steps=150)
-    tables = tool.fit([episode])
-    step = tool.one_step(tables, [episode])  # on its own episode every state and key was seen
-    assert step["state_seen"] == 1.0 and step["move_seen"] == 1.0
-    assert min(step["state_right"].values()) > 0.99
+    for model in tool.MODELS.values():
+        tables = tool.fit(model, [episode])
+        step = tool.one_step(model, tables, [episode])  # on its own episode every lookup was seen
+        assert all(f["seen"] == 1.0 for f in step.values())
+        assert step["ram[98]"]["right"] > 0.99 and step["move"]["right"] > 0.5
+    joint = tool.one_step(tool.JOINT, tool.fit(tool.JOINT, [episode]), [episode])
+    assert min(f["right"] for name, f in joint.items() if name != "move") > 0.99
+
+
+def test_a_rollout_moves_the_column_by_its_table_and_counts_unseen_lookups():
+    rams, keys = tool.play(seed=1, steps=60)
+    model = {tool.MOVE: (tool.X,)}  # a move looked up by the column itself
+    column = int(rams[0, tool.X])
+    moving = tool.rollout(model, {tool.MOVE: {(column,): 32}}, rams, keys, 0, horizon=5)
+    still = tool.rollout(model, {tool.MOVE: {}}, rams, keys, 0, horizon=5)
+    assert still["unseen"] == 1.0 and still["tracked"] == still["held_still"]
+    assert moving["unseen"] == 0.0  # the rollout moves its own column; the RAM it looks up stays
+    start = tool.position(rams[0]) / 32  # one pixel a frame: 4 px a step
+    want = [abs(start + 4 * (t + 1) - rams[4 * (t + 1), tool.X]) <= tool.COLUMN_TOLERANCE_PX for t in range(5)]
+    assert moving["tracked"] == np.mean(want)
+
+
+def test_measure_gives_both_models_over_the_same_starts():
     out = tool.measure(episodes=2, fit_count=1, steps=150, rollouts=2, horizon=20, seed=0)
-    assert out["rollouts"] == 2 and len(out["per_rollout"]) == 2
-    for name in ("tracked", "held_still", "unseen"):
-        assert 0.0 <= out[name] <= 1.0
+    assert out["rollouts"] == 2 and 0.0 <= out["held_still"] <= 1.0
+    for name in tool.MODELS:
+        assert len(out[name]["per_rollout"]) == 2
+        assert 0.0 <= out[name]["tracked"] <= 1.0 and 0.0 <= out[name]["unseen"] <= 1.0
+        assert set(out[name]["one_step"]) == {"ram[14]", "ram[15]", "ram[19]", "ram[20]", "ram[98]", "move"}
 
 
 def test_the_tool_runs_end_to_end_and_refuses_a_bad_split():
@@ -49,7 +70,7 @@ def test_the_tool_runs_end_to_end_and_refuses_a_bad_split():
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["horizon"] == 20
     text = run("--episodes", "2", "--fit", "1", "--steps", "120", "--rollouts", "1", "--horizon", "20")
-    assert "rollouts of 20 steps" in text.stdout
+    assert "rollouts of 20 steps" in text.stdout and "factored:" in text.stdout
     bad = run("--episodes", "2", "--fit", "2")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("skier_ram: --fit 2")
     short = run("--steps", "10")

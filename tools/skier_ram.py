@@ -1,24 +1,24 @@
-"""Which of ALE's RAM bytes the skier's sideways motion runs on, and how far a lookup table
-of them, fit on a few episodes, carries the skier's column open loop.
+"""Which of ALE's RAM bytes the skier's sideways motion runs on, and how far lookup tables
+of them, fit on a few episodes, carry the skier's column open loop.
 
 A key-driven skier state in the world model would have to carry what ALE carries. This
 tool plays Skiing one console frame at a time (each key held for 4 frames, as a step of
 `ALE/Skiing-v5` does), with the held-random player of the data, and reads the RAM every
-frame. The skier's column is RAM[25], with a sub-pixel part in RAM[99] (signed, 1/32 px);
+frame. The skier's column is RAM[25], with a signed sub-pixel byte in RAM[99] (1/32 px);
 the skier's own state is taken to be `STATE`: speed (14), heading (15, 16 values), two
 bytes that step by one a frame as it turns and gathers speed (19, 20) and the turn timer
 (98).
 
-Printed:
-- one frame on, from the true state of the episodes not fit on: the share of frames whose
-  state and key the tables saw, and there how often each byte's next value is right; the
-  same for the sub-pixel move, read off heading, speed and RAM[19] (`MOVE_KEY`: heading and
-  speed alone give it right in about three frames of four);
-- the tables fit on the first `--fit` episodes, rolled out from the true RAM state at
-  random starts of the others under their keys for `--horizon` steps: the share of steps
-  whose column is within 6 px (the eval's 3 px at 105x80) of ALE's, the same for the start
-  column held still, and the share of frames whose state and key the tables never saw
-  (there the state is held as it is).
+Two models, each a table per target (a state byte's change, or the sub-pixel move) of
+its most common value for each value of its sources, fit on the first `--fit` episodes:
+`joint` looks every byte up by the whole state and the key, `factored` by the two or three
+sources in `FACTORED`. Printed for each, on the other episodes:
+- one frame on from the true state: for each target, the share of frames whose sources
+  the table saw, and there the share whose change it gives right;
+- rolled out from the true RAM state at random starts for `--horizon` steps under the
+  episode's keys: the share of steps whose column is within 6 px (the eval's 3 px at
+  105x80) of ALE's, against the start column held still, and the share of lookups the
+  tables never saw (taken as no change).
 
     python tools/skier_ram.py [--episodes 6] [--fit 4] [--steps 1500] [--rollouts 12]
         [--horizon 300] [--seed 0] [--json]
@@ -36,7 +36,15 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import HeldRandomPlayer, make_env
 
 STATE = (14, 15, 19, 20, 98)
-MOVE_KEY = (15, 14, 19)  # heading, speed and RAM[19]: what the sub-pixel move is read off
+KEY = "key"  # the key held, as a source of a table's key
+MOVE = "move"  # the sub-pixel move, as a table's target
+# What each target is looked up by. Joint: the whole state and the key. Factored: the two or
+# three sources that measured best for each byte on held-out episodes (the turn timer and
+# the heading by the heading, the timer and the key; speed, 19 and 20 by themselves and the
+# heading); the move by speed and RAM[19] in both.
+JOINT = {**{b: STATE + (KEY,) for b in STATE}, MOVE: (14, 19)}
+FACTORED = {14: (14, 15), 15: (15, 98, KEY), 19: (15, 19), 20: (15, 20), 98: (15, 98, KEY), MOVE: (14, 19)}
+MODELS = {"joint": JOINT, "factored": FACTORED}
 X, SUBPIXEL = 25, 99
 FRAMES_PER_STEP = 4
 COLUMN_TOLERANCE_PX = 6  # the eval's 3 px at the model's half resolution
@@ -62,62 +70,64 @@ def position(ram: np.ndarray) -> np.ndarray:
     return ram[..., X] * 32 + (ram[..., SUBPIXEL] + 128) % 256 - 128
 
 
-def most_common(table: dict) -> dict:
-    return {key: counts.most_common(1)[0][0] for key, counts in table.items()}
+def lookup(sources: tuple, ram: np.ndarray, key: int) -> tuple:
+    return tuple(key if b == KEY else int(ram[b]) for b in sources)
 
 
-def transitions(rams: np.ndarray, keys: np.ndarray):
-    """Per console frame: (state, key), the next state, the move's key, the sub-pixel move."""
-    state, moves = rams[:, STATE], np.diff(position(rams))
-    for i in range(len(keys) - 1):
-        yield (tuple(state[i]) + (int(keys[i]),), tuple(state[i + 1]),
-               tuple(rams[i, MOVE_KEY]), moves[i])
+def changes(rams: np.ndarray) -> dict:
+    """Each target's change from one console frame to the next."""
+    out = {b: np.diff(rams[:, b]) for b in STATE}
+    out[MOVE] = np.diff(position(rams))
+    return out
 
 
-def fit(episodes: list) -> dict:
-    """Tables of the most common outcome: next state for (state, key), sub-pixel move for
-    the bytes of MOVE_KEY."""
-    nxt, move = defaultdict(Counter), defaultdict(Counter)
+def fit(model: dict, episodes: list) -> dict:
+    """For each target, a table of its most common change for each value of its sources."""
+    counts = {target: defaultdict(Counter) for target in model}
     for rams, keys in episodes:
-        for key, after, move_key, moved in transitions(rams, keys):
-            nxt[key][after] += 1
-            move[move_key][moved] += 1
-    return {"next": most_common(nxt), "move": most_common(move)}
+        change = changes(rams)
+        for i in range(len(keys) - 1):
+            for target, sources in model.items():
+                counts[target][lookup(sources, rams[i], keys[i])][change[target][i]] += 1
+    return {target: {k: c.most_common(1)[0][0] for k, c in table.items()} for target, table in counts.items()}
 
 
-def one_step(tables: dict, episodes: list) -> dict:
-    """On episodes the tables were not fit on, frame by frame from the true state: the share
-    of frames whose (state, key) the tables saw, and there each byte's next value right; the
-    same for the sub-pixel move and its key."""
-    seen, right, move_seen, move_right, frames = 0, np.zeros(len(STATE)), 0, 0, 0
+def one_step(model: dict, tables: dict, episodes: list) -> dict:
+    """On episodes the tables were not fit on, frame by frame from the true state: for each
+    target, the share of frames whose sources the table saw, and there the change right."""
+    seen, right, frames = Counter(), Counter(), 0
     for rams, keys in episodes:
-        for key, after, move_key, moved in transitions(rams, keys):
+        change = changes(rams)
+        for i in range(len(keys) - 1):
             frames += 1
-            if key in tables["next"]:
-                seen += 1
-                right += np.equal(tables["next"][key], after)
-            if move_key in tables["move"]:
-                move_seen += 1
-                move_right += tables["move"][move_key] == moved
-    return {"state_seen": seen / frames,
-            "state_right": {f"ram[{b}]": float(r / max(seen, 1)) for b, r in zip(STATE, right)},
-            "move_seen": move_seen / frames, "move_right": move_right / max(move_seen, 1)}
+            for target, sources in model.items():
+                k = lookup(sources, rams[i], keys[i])
+                if k in tables[target]:
+                    seen[target] += 1
+                    right[target] += tables[target][k] == change[target][i]
+    name = lambda t: t if t == MOVE else f"ram[{t}]"
+    return {name(t): {"seen": seen[t] / frames, "right": right[t] / max(seen[t], 1)} for t in model}
 
 
-def rollout(tables: dict, rams: np.ndarray, keys: np.ndarray, start: int, horizon: int) -> dict:
-    """The tables rolled out from the true state at console frame `start`."""
-    state, pos, unseen, hits, still = tuple(rams[start, STATE]), position(rams[start]), 0, [], []
+def rollout(model: dict, tables: dict, rams: np.ndarray, keys: np.ndarray, start: int, horizon: int) -> dict:
+    """The tables rolled out from the true state at console frame `start`; a change whose
+    sources a table never saw is taken as none."""
+    ram, pos, unseen, hits, still = rams[start].copy(), position(rams[start]), 0, [], []
     for f in range(start, start + horizon * FRAMES_PER_STEP):
-        pos += tables["move"].get(tuple(state[STATE.index(b)] for b in MOVE_KEY), 0)
-        key = state + (int(keys[f]),)
-        unseen += key not in tables["next"]
-        state = tables["next"].get(key, state)
+        step = {}
+        for target, sources in model.items():
+            k = lookup(sources, ram, keys[f])
+            unseen += k not in tables[target]
+            step[target] = tables[target].get(k, 0)
+        pos += step.pop(MOVE)
+        for b, change in step.items():
+            ram[b] += change
         if (f - start) % FRAMES_PER_STEP == FRAMES_PER_STEP - 1:
             true = rams[f + 1, X]
             hits.append(abs(pos / 32 - true) <= COLUMN_TOLERANCE_PX)
             still.append(abs(rams[start, X] - true) <= COLUMN_TOLERANCE_PX)
     return {"tracked": float(np.mean(hits)), "held_still": float(np.mean(still)),
-            "unseen": unseen / (horizon * FRAMES_PER_STEP)}
+            "unseen": unseen / (horizon * FRAMES_PER_STEP * len(model))}
 
 
 def measure(episodes: int, fit_count: int, steps: int, rollouts: int, horizon: int, seed: int) -> dict:
@@ -126,18 +136,22 @@ def measure(episodes: int, fit_count: int, steps: int, rollouts: int, horizon: i
     if steps <= horizon:
         raise UserError(f"--steps {steps}: must be above --horizon {horizon}")
     played = [play(seed + e, steps) for e in range(episodes)]
-    tables = fit(played[:fit_count])
-    rng, runs = np.random.default_rng(seed), []
-    for rams, keys in played[fit_count:]:
-        last = len(keys) - horizon * FRAMES_PER_STEP - 1
-        for start in rng.integers(0, last, rollouts) // FRAMES_PER_STEP * FRAMES_PER_STEP:
-            runs.append(rollout(tables, rams, keys, int(start), horizon))
-    mean = lambda name: float(np.mean([r[name] for r in runs]))
-    return {"episodes": episodes, "fit": fit_count, "steps": steps, "horizon": horizon, "seed": seed,
-            "state_bytes": list(STATE), "states_fit": len(tables["next"]),
-            "one_step": one_step(tables, played[fit_count:]),
-            "rollouts": len(runs), "tracked": mean("tracked"), "held_still": mean("held_still"),
-            "unseen": mean("unseen"), "per_rollout": runs}
+    fitted, held_out = played[:fit_count], played[fit_count:]
+    rng = np.random.default_rng(seed)
+    starts = [rng.integers(0, len(keys) - horizon * FRAMES_PER_STEP - 1, rollouts) // FRAMES_PER_STEP
+              * FRAMES_PER_STEP for _, keys in held_out]
+    out = {"episodes": episodes, "fit": fit_count, "steps": steps, "horizon": horizon, "seed": seed,
+           "state_bytes": list(STATE), "rollouts": rollouts * len(held_out)}
+    for name, model in MODELS.items():
+        tables = fit(model, fitted)
+        runs = [rollout(model, tables, rams, keys, int(start), horizon)
+                for (rams, keys), episode_starts in zip(held_out, starts) for start in episode_starts]
+        mean = lambda figure: float(np.mean([r[figure] for r in runs]))
+        out[name] = {"sources": {("move" if t == MOVE else f"ram[{t}]"): list(src) for t, src in model.items()},
+                     "one_step": one_step(model, tables, held_out), "tracked": mean("tracked"),
+                     "unseen": mean("unseen"), "per_rollout": runs}
+    out["held_still"] = float(np.mean([r["held_still"] for r in runs]))
+    return out
 
 
 def main(argv: list | None = None) -> int:
@@ -158,14 +172,13 @@ def main(argv: list | None = None) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    step = out["one_step"]
-    print(f"one frame on, the other episodes: state and key seen in fit {step['state_seen']:.1%} of frames, "
-          "there the next value right: "
-          + ", ".join(f"{name} {share:.2%}" for name, share in step["state_right"].items()))
-    print(f"sub-pixel move: its key (RAM{list(MOVE_KEY)}) seen {step['move_seen']:.1%}, there right {step['move_right']:.2%}")
-    print(f"{out['rollouts']} rollouts of {out['horizon']} steps from the true state: column within "
-          f"{COLUMN_TOLERANCE_PX} px {out['tracked']:.1%} (start column held {out['held_still']:.1%}); "
-          f"frames in states the tables never saw {out['unseen']:.1%} ({out['states_fit']} states fit)")
+    print(f"{out['rollouts']} rollouts of {out['horizon']} steps from the true state; start column held: "
+          f"column within {COLUMN_TOLERANCE_PX} px in {out['held_still']:.1%} of the steps")
+    for name in MODELS:
+        m = out[name]
+        print(f"{name}: column within {COLUMN_TOLERANCE_PX} px {m['tracked']:.1%}, lookups never seen {m['unseen']:.1%}; "
+              "one frame on (sources seen, change right there): "
+              + ", ".join(f"{t} {f['seen']:.1%} ({f['right']:.2%})" for t, f in m["one_step"].items()))
     return 0
 
 
