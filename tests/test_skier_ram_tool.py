@@ -42,17 +42,33 @@ def test_tables_fit_on_an_episode_replay_it_one_frame_on():
     assert min(f["right"] for name, f in joint.items() if name != "move") > 0.99
 
 
-def test_a_rollout_moves_the_column_by_its_table_and_counts_unseen_lookups():
+def test_a_rollout_moves_the_column_by_its_table_within_the_walls_and_counts_unseen_lookups():
     rams, keys = tool.play(seed=1, steps=60)
     model = {tool.MOVE: (tool.X,)}  # a move looked up by the column itself
     column = int(rams[0, tool.X])
-    moving = tool.rollout(model, {tool.MOVE: {(column,): 32}}, rams, keys, 0, horizon=5)
-    still = tool.rollout(model, {tool.MOVE: {}}, rams, keys, 0, horizon=5)
+    open_walls = (0, 256 * 32)
+    moving = tool.rollout(model, {tool.MOVE: {(column,): 32}, "walls": open_walls}, rams, keys, 0, horizon=5)
+    still = tool.rollout(model, {tool.MOVE: {}, "walls": open_walls}, rams, keys, 0, horizon=5)
     assert still["unseen"] == 1.0 and still["tracked"] == still["held_still"]
     assert moving["unseen"] == 0.0  # the rollout moves its own column; the RAM it looks up stays
     start = tool.position(rams[0]) / 32  # one pixel a frame: 4 px a step
     want = [abs(start + 4 * (t + 1) - rams[4 * (t + 1), tool.X]) <= tool.COLUMN_TOLERANCE_PX for t in range(5)]
     assert moving["tracked"] == np.mean(want)
+    walled = tool.rollout(model, {tool.MOVE: {(column,): 32}, "walls": (0, column * 32 + 31)}, rams, keys, 0, 5)
+    want = [abs(column + 31 / 32 - rams[4 * (t + 1), tool.X]) <= tool.COLUMN_TOLERANCE_PX for t in range(5)]
+    assert walled["tracked"] == np.mean(want)
+
+
+def test_on_ales_state_the_lookups_read_ales_ram_every_frame():
+    rams, keys = tool.play(seed=2, steps=40)
+    model = {tool.MOVE: (tool.X,)}
+    seen_columns = {(int(c),): 0 for c in rams[:, tool.X]}
+    walls = (0, 256 * 32)
+    free = tool.rollout(model, {tool.MOVE: seen_columns, "walls": walls}, rams, keys, 0, 10, ale_state=True)
+    assert free["unseen"] == 0.0
+    only_start = {(int(rams[0, tool.X]),): 0}
+    held = tool.rollout(model, {tool.MOVE: only_start, "walls": walls}, rams, keys, 0, 10)
+    assert held["unseen"] == 0.0  # without ALE's state the column looked up never changes
 
 
 def test_measure_gives_both_models_over_the_same_starts():
