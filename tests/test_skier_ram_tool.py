@@ -3,6 +3,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,11 @@ def test_position_reads_the_signed_sub_pixel_byte():
     ram[:, tool.X] = 10
     ram[:, tool.SUBPIXEL] = [1, 255, 224]  # +1/32, -1/32, -32/32 px
     assert list(tool.position(ram)) == [321, 319, 288]
+
+
+def test_a_lookup_reads_bytes_the_key_and_the_heading_turned_to():
+    ram = np.arange(128, dtype=np.int64)
+    assert tool.lookup((14, tool.KEY, tool.TURNED), ram, 2, turned=7) == (14, 2, 7)
 
 
 def test_play_holds_each_key_for_a_step_and_replays_from_its_seed():
@@ -46,15 +52,16 @@ def test_a_rollout_moves_the_column_by_its_table_within_the_walls_and_counts_uns
     rams, keys = tool.play(seed=1, steps=60)
     model = {tool.MOVE: (tool.X,)}  # a move looked up by the column itself
     column = int(rams[0, tool.X])
+    table = lambda entries: tool.Table((tool.X,), {k: Counter({v: 1}) for k, v in entries.items()})
     open_walls = (0, 256 * 32)
-    moving = tool.rollout(model, {tool.MOVE: {(column,): 32}, "walls": open_walls}, rams, keys, 0, horizon=5)
-    still = tool.rollout(model, {tool.MOVE: {}, "walls": open_walls}, rams, keys, 0, horizon=5)
+    moving = tool.rollout(model, {tool.MOVE: table({(column,): 32}), "walls": open_walls}, rams, keys, 0, horizon=5)
+    still = tool.rollout(model, {tool.MOVE: table({}), "walls": open_walls}, rams, keys, 0, horizon=5)
     assert still["unseen"] == 1.0 and still["tracked"] == still["held_still"]
     assert moving["unseen"] == 0.0  # the rollout moves its own column; the RAM it looks up stays
     start = tool.position(rams[0]) / 32  # one pixel a frame: 4 px a step
     want = [abs(start + 4 * (t + 1) - rams[4 * (t + 1), tool.X]) <= tool.COLUMN_TOLERANCE_PX for t in range(5)]
     assert moving["tracked"] == np.mean(want)
-    walled = tool.rollout(model, {tool.MOVE: {(column,): 32}, "walls": (0, column * 32 + 31)}, rams, keys, 0, 5)
+    walled = tool.rollout(model, {tool.MOVE: table({(column,): 32}), "walls": (0, column * 32 + 31)}, rams, keys, 0, 5)
     want = [abs(column + 31 / 32 - rams[4 * (t + 1), tool.X]) <= tool.COLUMN_TOLERANCE_PX for t in range(5)]
     assert walled["tracked"] == np.mean(want)
 
@@ -62,13 +69,27 @@ def test_a_rollout_moves_the_column_by_its_table_within_the_walls_and_counts_uns
 def test_on_ales_state_the_lookups_read_ales_ram_every_frame():
     rams, keys = tool.play(seed=2, steps=40)
     model = {tool.MOVE: (tool.X,)}
-    seen_columns = {(int(c),): 0 for c in rams[:, tool.X]}
+    table = lambda entries: tool.Table((tool.X,), {k: Counter({v: 1}) for k, v in entries.items()})
+    seen_columns = table({(int(c),): 0 for c in rams[:, tool.X]})
     walls = (0, 256 * 32)
     free = tool.rollout(model, {tool.MOVE: seen_columns, "walls": walls}, rams, keys, 0, 10, ale_state=True)
     assert free["unseen"] == 0.0
-    only_start = {(int(rams[0, tool.X]),): 0}
+    only_start = table({(int(rams[0, tool.X]),): 0})
     held = tool.rollout(model, {tool.MOVE: only_start, "walls": walls}, rams, keys, 0, 10)
     assert held["unseen"] == 0.0  # without ALE's state the column looked up never changes
+
+
+def test_a_table_with_speed_takes_the_nearest_speed_seen_with_the_same_other_sources():
+    table = tool.Table((tool.SPEED, 19), {(10, 5): Counter({3: 2, 4: 1}), (40, 5): Counter({7: 1}),
+                                          (10, 6): Counter({-1: 1})})
+    ram = np.zeros(128, np.int64)
+    ram[19] = 5
+    for speed, want in ((10, 3), (20, 3), (30, 7), (200, 7)):
+        ram[tool.SPEED] = speed
+        assert table.get(ram, 0) == want
+    ram[19] = 9
+    assert table.get(ram, 0) is None  # no entry with these other sources
+    assert tool.Table((19,), {(5,): Counter({1: 1})}).get(ram, 0) is None  # no speed: exact only
 
 
 def test_measure_gives_both_models_over_the_same_starts():

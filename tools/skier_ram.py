@@ -12,13 +12,15 @@ bytes that step by one a frame as it turns and gathers speed (19, 20) and the tu
 Two models, each a table per target (a state byte's change, or the sub-pixel move) of
 its most common value for each value of its sources, fit on the first `--fit` episodes:
 `joint` looks every byte up by the whole state and the key, `factored` by the two or three
-sources in `FACTORED`. Printed for each, on the other episodes:
+sources in `FACTORED` (speed, 19 and 20 by the heading the frame turns to, which its own
+table gives first). Printed for each, on the other episodes:
 - one frame on from the true state: for each target, the share of frames whose sources
   the table saw, and there the share whose change it gives right;
 - rolled out from the true RAM state at random starts for `--horizon` steps under the
   episode's keys: the share of steps whose column is within 6 px (the eval's 3 px at
   105x80) of ALE's, against the start column held still, and the share of lookups the
-  tables never saw (taken as no change); the column stays between the walls (the
+  tables never saw (a table with speed among its sources takes the nearest speed seen
+  with the same other sources; else no change); the column stays between the walls (the
   columns the fit episodes' skier kept within); and the same share with the state taken
   from ALE every frame, so that only the move is the tables'.
 
@@ -39,15 +41,17 @@ from neuralplay.games.skiing import HeldRandomPlayer, make_env
 
 STATE = (14, 15, 19, 20, 98)
 KEY = "key"  # the key held, as a source of a table's key
+TURNED = "heading after"  # the heading this frame turns to, as a source
 MOVE = "move"  # the sub-pixel move, as a table's target
 # What each target is looked up by. Joint: the whole state and the key. Factored: the two or
-# three sources that measured best for each byte on held-out episodes (the turn timer and
+# three sources that measured best for each byte on held-out episodes: the turn timer and
 # the heading by the heading, the timer and the key; speed, 19 and 20 by themselves and the
-# heading); the move by speed and RAM[19] in both.
+# heading they turn to this frame. The move by speed and RAM[19] in both.
 JOINT = {**{b: STATE + (KEY,) for b in STATE}, MOVE: (14, 19)}
-FACTORED = {14: (14, 15), 15: (15, 98, KEY), 19: (15, 19), 20: (15, 20), 98: (15, 98, KEY), MOVE: (14, 19)}
+FACTORED = {15: (15, 98, KEY), 98: (15, 98, KEY), 14: (14, TURNED), 19: (TURNED, 19), 20: (TURNED, 20),
+            MOVE: (14, 19)}
 MODELS = {"joint": JOINT, "factored": FACTORED}
-X, SUBPIXEL = 25, 99
+SPEED, X, SUBPIXEL = 14, 25, 99
 FRAMES_PER_STEP = 4
 COLUMN_TOLERANCE_PX = 6  # the eval's 3 px at the model's half resolution
 
@@ -72,8 +76,9 @@ def position(ram: np.ndarray) -> np.ndarray:
     return ram[..., X] * 32 + (ram[..., SUBPIXEL] + 128) % 256 - 128
 
 
-def lookup(sources: tuple, ram: np.ndarray, key: int) -> tuple:
-    return tuple(key if b == KEY else int(ram[b]) for b in sources)
+def lookup(sources: tuple, ram: np.ndarray, key: int, turned: int | None = None) -> tuple:
+    """The values of `sources` in a frame: RAM bytes, the key, and the heading it turns to."""
+    return tuple(key if b == KEY else turned if b == TURNED else int(ram[b]) for b in sources)
 
 
 def changes(rams: np.ndarray) -> dict:
@@ -83,16 +88,43 @@ def changes(rams: np.ndarray) -> dict:
     return out
 
 
+class Table:
+    """A target's most common change for each value of its sources. A value never seen takes
+    the entry of the nearest speed seen with the same other sources: speed is the one source
+    that runs over a wide range (0 to 224), and the changes vary slowly with it."""
+
+    def __init__(self, sources: tuple, counts: dict):
+        self.sources = sources
+        self.exact = {k: c.most_common(1)[0][0] for k, c in counts.items()}
+        self.by_rest = {}
+        if SPEED in sources:
+            at = sources.index(SPEED)
+            rows = defaultdict(list)
+            for k, change in sorted(self.exact.items(), key=lambda kv: kv[0][at]):
+                rows[k[:at] + k[at + 1:]].append((k[at], change))
+            self.by_rest = {rest: (np.array([v for v, _ in r]), [c for _, c in r]) for rest, r in rows.items()}
+
+    def get(self, ram: np.ndarray, key: int, turned: int | None = None) -> int | None:
+        k = lookup(self.sources, ram, key, turned)
+        if k in self.exact:
+            return self.exact[k]
+        if not self.by_rest:
+            return None
+        at = self.sources.index(SPEED)
+        row = self.by_rest.get(k[:at] + k[at + 1:])
+        return None if row is None else row[1][int(np.abs(row[0] - k[at]).argmin())]
+
+
 def fit(model: dict, episodes: list) -> dict:
-    """For each target, a table of its most common change for each value of its sources;
-    and the walls: the columns the skier keeps within (it stops at the screen's edges)."""
+    """For each target, its Table; and the walls: the columns the skier keeps within (it
+    stops at the screen's edges)."""
     counts = {target: defaultdict(Counter) for target in model}
     for rams, keys in episodes:
         change = changes(rams)
         for i in range(len(keys) - 1):
             for target, sources in model.items():
-                counts[target][lookup(sources, rams[i], keys[i])][change[target][i]] += 1
-    tables = {target: {k: c.most_common(1)[0][0] for k, c in table.items()} for target, table in counts.items()}
+                counts[target][lookup(sources, rams[i], keys[i], rams[i + 1, 15])][change[target][i]] += 1
+    tables = {target: Table(model[target], c) for target, c in counts.items()}
     low, high = min(int(r[:, X].min()) for r, _ in episodes), max(int(r[:, X].max()) for r, _ in episodes)
     return {**tables, "walls": (low * 32, high * 32 + 31)}
 
@@ -106,10 +138,10 @@ def one_step(model: dict, tables: dict, episodes: list) -> dict:
         for i in range(len(keys) - 1):
             frames += 1
             for target, sources in model.items():
-                k = lookup(sources, rams[i], keys[i])
-                if k in tables[target]:
+                k = lookup(sources, rams[i], keys[i], rams[i + 1, 15])
+                if k in tables[target].exact:
                     seen[target] += 1
-                    right[target] += tables[target][k] == change[target][i]
+                    right[target] += tables[target].exact[k] == change[target][i]
     name = lambda t: t if t == MOVE else f"ram[{t}]"
     return {name(t): {"seen": seen[t] / frames, "right": right[t] / max(seen[t], 1)} for t in model}
 
@@ -117,17 +149,19 @@ def one_step(model: dict, tables: dict, episodes: list) -> dict:
 def rollout(model: dict, tables: dict, rams: np.ndarray, keys: np.ndarray, start: int, horizon: int,
             ale_state: bool = False) -> dict:
     """The tables rolled out from the true state at console frame `start`; a change whose
-    sources a table never saw is taken as none, and the column stays within the walls. With
+    sources a table never saw (nor a speed near) is taken as none, and the column stays
+    within the walls. With
     `ale_state`, the state is ALE's own at every frame and only the move is the tables'."""
     ram, pos, unseen, hits, still = rams[start].copy(), position(rams[start]), 0, [], []
     for f in range(start, start + horizon * FRAMES_PER_STEP):
         if ale_state:
             ram = rams[f]
         step = {}
-        for target, sources in model.items():
-            k = lookup(sources, ram, keys[f])
-            unseen += k not in tables[target]
-            step[target] = tables[target].get(k, 0)
+        for target in sorted(model, key=lambda t: TURNED in model[t]):  # the heading's turn first
+            turned = int(ram[15]) + step.get(15, 0) if not ale_state else int(rams[f + 1, 15])
+            change = tables[target].get(ram, keys[f], turned)
+            unseen += change is None
+            step[target] = change or 0
         pos = int(np.clip(pos + step.pop(MOVE), *tables["walls"]))
         if not ale_state:
             for b, change in step.items():
