@@ -7,19 +7,20 @@ on the data's training episodes (replayed in ALE a console frame at a time from 
 each file name), and for each start of the eval's rollout plan (same seed, same starts) the
 skier's state is read off the real context frames, nothing else:
 - candidates: every five-byte state the training replays show, at every sub-pixel column
-  near where the first context frame has the skier;
+  that the first context frame's sprite allows, a pixel either side;
 - each context frame keeps the candidates it agrees with: its skier sprite (at 105x80) shows
   some headings and a column offset in the training replays (a frame shows the RAM of the
   console frame before its last), and the slope's scroll over the context (the shift that
   best aligns consecutive frames, `tools/skiing_scroll.py`) must match the candidates'
   downhill motion (a table of speed and RAM[20]) within 1.5 rows;
 - the survivors are stepped by the tables under the episode's keys for the horizon; the
-  column is their median. Scored: the share of steps where it is within 6 px (the eval's 3 px
-  at 105x80) of ALE's skier (RAM[25]).
+  column is their median (of a seeded sample of 2,000 where more are left). Scored: the
+  share of steps where it is within 6 px (the eval's 3 px at 105x80) of ALE's skier
+  (RAM[25]); and how many starts every context frame read kept candidates for.
 Beside it, the same rollout from ALE's true state at the start, the start column held, and
-both with each crash told: when ALE's skier falls (its heading byte leaves 0-15), the
-candidates take ALE's speed, heading and timer at that frame. A crash depends on the slope,
-which the tables do not see and a world model draws.
+the two rollouts again with each crash told: when ALE's skier falls (its heading byte
+leaves 0-15), the candidates take ALE's speed, heading and timer at that frame. A crash
+depends on the slope, which the tables do not see and a world model draws.
 
     python tools/skier_state.py --data DATA [--frames 7] [--rollouts 24] [--horizon 300]
         [--seed 0] [--no-scroll] [--json]
@@ -106,7 +107,10 @@ class Stepper:
                 if mask is not None:
                     shown = rams[F4 * t - 1]  # a frame shows the RAM of the console frame before its last
                     self.headings[mask].add(int(shown[HEADING]))
-                    self.offsets[mask].add(int(shown[COLUMN]) - 2 * left)
+                    self.offsets[mask].add(int(skier_ram.position(shown)) // 32 - 2 * left)
+        if not self.offsets:
+            raise UserError("no frame of the training episodes shows the skier: collect again with "
+                            "`neuralplay collect skiing`")
         self.any_offset = (min(min(o) for o in self.offsets.values()), max(max(o) for o in self.offsets.values()))
         self.states = np.unique(np.concatenate([rams[:, list(skier_ram.STATE)] for rams, _, _ in train]), axis=0)
 
@@ -165,28 +169,34 @@ def keep(c: np.ndarray, agrees: np.ndarray) -> np.ndarray:
 
 
 def read_state(stepper: Stepper, episode: dict, keys: np.ndarray, start: int, frames: int,
-               scroll: bool = True) -> np.ndarray | None:
+               scroll: bool = True) -> tuple[np.ndarray | None, bool]:
     """Candidate states at console frame 4*start - 1 agreeing with the `frames` context frames
-    up to `start` (their sprites, and with `scroll` the slope's scroll); None where the first
-    of them shows no skier."""
-    first = start - frames + 1
+    up to `start` (their sprites, and with `scroll` the slope's scroll), and whether every
+    frame read kept some; None where the first of them shows no skier. The reset screen
+    (frame 0) is not read: it shows no console frame before it."""
+    first = max(1, start - frames + 1)
     mask, left = sprite(episode["frames"][first])
     if mask is None:
-        return None
-    base = 2 * left + min(stepper.offsets.get(mask, {stepper.any_offset[0]}))
-    columns = np.arange((base - 1) * 32 - 31, (base + 1) * 32 + 32)
+        return None, False
+    low, high = (min(o), max(o)) if (o := stepper.offsets.get(mask)) else stepper.any_offset
+    columns = np.arange((2 * left + low - 1) * 32, (2 * left + high + 2) * 32)
     n, m = len(stepper.states), len(columns)
     c = np.column_stack([np.repeat(stepper.states, m, 0), np.tile(columns, n), np.zeros(n * m, np.int64)])
-    c = keep(c, stepper.agree(c, episode["frames"][first]))
+    agrees = stepper.agree(c, episode["frames"][first])
+    read = bool(agrees.any())
+    c = keep(c, agrees)
     for t in range(first + 1, start + 1):
         for f in range(F4 * t - F4 - 1, F4 * t - 1):
             c = stepper.step(c, int(keys[f]))
-        c = np.unique(keep(c, stepper.agree(c, episode["frames"][t])), axis=0)
+        agrees = stepper.agree(c, episode["frames"][t])
+        read &= bool(agrees.any())
+        c = np.unique(keep(c, agrees), axis=0)
     if not scroll:
-        return c
+        return c, read
     scrolled = sum(skiing_scroll.best_shift(episode["frames"][t - 1], episode["frames"][t], SHIFTS)[0]
                    for t in range(first + 1, start + 1))
-    return keep(c, np.abs(c[:, 6] / 64 - scrolled) <= SCROLL_TOLERANCE)
+    agrees = np.abs(c[:, 6] / 64 - scrolled) <= SCROLL_TOLERANCE
+    return keep(c, agrees), read and bool(agrees.any())
 
 
 def true_state(rams: np.ndarray, start: int) -> np.ndarray:
@@ -216,8 +226,9 @@ def roll(stepper: Stepper, c: np.ndarray | None, rams: np.ndarray, keys: np.ndar
 
 
 def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scroll: bool = True) -> dict:
-    if min(frames, rollouts, horizon) < 1:
-        raise UserError("--frames, --rollouts and --horizon take a whole number of at least 1")
+    if min(frames, rollouts, horizon) < 1 or seed < 0:
+        raise UserError("--frames, --rollouts and --horizon take a whole number of at least 1, "
+                        "--seed one of at least 0")
     train_paths = sorted((data / "train").glob("*.npz"))
     if not train_paths:
         raise UserError(f"no training Skiing episodes in {data / 'train'}: run `neuralplay collect skiing` first")
@@ -229,8 +240,8 @@ def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scr
     per_start = []
     for e, s in plan:
         rams, keys, episode = held[e]
-        read = read_state(stepper, episode, keys, s, frames, scroll)
-        row = {"start": f"{paths[e].name}@{s}"}
+        read, all_agreed = read_state(stepper, episode, keys, s, frames, scroll)
+        row = {"start": f"{paths[e].name}@{s}", "every_frame_read": all_agreed}
         for name, c in (("from_frames", read), ("from_true_state", true_state(rams, s))):
             for told in (False, True):
                 got = roll(stepper, c, rams, keys, s, horizon, told, np.random.default_rng(seed))
@@ -243,6 +254,7 @@ def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scr
     figures = ["from_frames", "from_frames_crash_told", "from_true_state", "from_true_state_crash_told",
                "held_still"]
     return {"data": str(data), "frames": frames, "scroll_read": scroll, "horizon": horizon, "starts": len(per_start),
+            "starts_read_by_every_frame": sum(r["every_frame_read"] for r in per_start),
             "training_states": len(stepper.states), "falls": sum(r["falls"] for r in per_start),
             **{f: float(np.mean([r[f] for r in per_start])) for f in figures}, "per_start": per_start}
 
