@@ -56,19 +56,28 @@ FRAMES_PER_STEP = 4
 COLUMN_TOLERANCE_PX = 6  # the eval's 3 px at the model's half resolution
 
 
-def play(seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """RAM before each console frame and the key held in it, over `steps` steps."""
-    env, player = make_env(frameskip=1), HeldRandomPlayer(seed)
-    env.reset(seed=seed)
+def record(env, actions: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The actions played on a frameskip-1 env, each held for a step: the RAM before each
+    console frame and after the last (4 * len(actions) + 1 rows), and the key held in each
+    (0 after the last)."""
     ale, rams, keys = env.unwrapped.ale, [], []
-    for _ in range(steps):
-        key = player.act(None)
+    for key in actions:
         for _ in range(FRAMES_PER_STEP):
             rams.append(ale.getRAM().astype(np.int64))
             keys.append(key)
             env.step(key)
-    env.close()
+    rams.append(ale.getRAM().astype(np.int64))
+    keys.append(0)
     return np.array(rams), np.array(keys)
+
+
+def play(seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """RAM before each console frame and the key held in it, over `steps` steps."""
+    env, player = make_env(frameskip=1), HeldRandomPlayer(seed)
+    env.reset(seed=seed)
+    rams, keys = record(env, [player.act(None) for _ in range(steps)])
+    env.close()
+    return rams[:-1], keys[:-1]
 
 
 def position(ram: np.ndarray) -> np.ndarray:

@@ -42,7 +42,8 @@ import skiing_scroll  # noqa: E402
 from neuralplay.errors import UserError  # noqa: E402
 from neuralplay.games.skiing import SKIER, downsample, make_env, to_palette  # noqa: E402
 from neuralplay.training.skiing_data import load_episode  # noqa: E402
-from neuralplay.training.skiing_dynamics_eval import heldout_paths, interleave_policies, plan_rollouts  # noqa: E402
+from neuralplay.training.skiing_dynamics_eval import (heldout_paths, interleave_policies,  # noqa: E402
+                                                      plan_rollouts, seed_of)
 
 F4 = skier_ram.FRAMES_PER_STEP
 SPEED, HEADING, B19, B20, TIMER = skier_ram.STATE
@@ -56,28 +57,16 @@ MAX_CANDIDATES = 2000  # a rollout steps at most this many (a seeded sample)
 def replay(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """A collected episode replayed in ALE a console frame at a time: the RAM before each
     frame (and after the last), the key held in it, and the episode."""
-    episode = load_episode(path)
-    try:
-        seed = int(path.stem.rsplit("-", 1)[1])
-    except (IndexError, ValueError):
-        raise UserError(f"{path.name}: no seed in its name (policy-SEED.npz): collect again with "
-                        "`neuralplay collect skiing`") from None
+    episode, seed = load_episode(path), seed_of(path)
     env = make_env(frameskip=1)
     env.reset(seed=seed)
-    ale, rams, keys = env.unwrapped.ale, [], []
-    for action in episode["actions"]:
-        for _ in range(F4):
-            rams.append(ale.getRAM().astype(np.int64))
-            keys.append(int(action))
-            env.step(int(action))
-    rams.append(ale.getRAM().astype(np.int64))
-    keys.append(0)
-    last = downsample(to_palette(ale.getScreenRGB()))
+    rams, keys = skier_ram.record(env, [int(a) for a in episode["actions"]])
+    last = downsample(to_palette(env.unwrapped.ale.getScreenRGB()))
     env.close()
     if not np.array_equal(last, episode["frames"][-1]):
         raise UserError(f"{path.name} does not replay in ALE from seed {seed}: collect it again with "
                         "`neuralplay collect skiing`")
-    return np.array(rams), np.array(keys), episode
+    return rams, keys, episode
 
 
 def sprite(frame: np.ndarray) -> tuple[tuple | None, int]:
@@ -220,7 +209,7 @@ def roll(stepper: Stepper, c: np.ndarray | None, rams: np.ndarray, keys: np.ndar
             falls += 1
             if crash_told:
                 c[:, 0], c[:, 1], c[:, 4] = rams[f + 1, SPEED], rams[f + 1, HEADING], rams[f + 1, TIMER]
-        if (f + 2) % F4 == 0:  # the state frame f + 1 // 4 + 1 shows
+        if (f + 2) % F4 == 0:  # console frame f + 1 is 4t - 1: the state frame t shows
             hits.append(abs(np.median(c[:, 5]) / 32 - rams[f + 1, COLUMN]) <= skier_ram.COLUMN_TOLERANCE_PX)
     return {"tracked": float(np.mean(hits)), "candidates": candidates, "falls": falls}
 
@@ -246,8 +235,8 @@ def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scr
             for told in (False, True):
                 got = roll(stepper, c, rams, keys, s, horizon, told, np.random.default_rng(seed))
                 row[name + ("_crash_told" if told else "")] = got["tracked"]
-            row.setdefault("candidates", got["candidates"])
-            row["falls"] = got["falls"]
+        row["candidates"] = 0 if read is None else len(read)
+        row["falls"] = got["falls"]  # ALE's, the same in every rollout of the start
         row["held_still"] = float(np.mean([abs(rams[F4 * s - 1, COLUMN] - rams[F4 * (s + k) - 1, COLUMN])
                                            <= skier_ram.COLUMN_TOLERANCE_PX for k in range(1, horizon + 1)]))
         per_start.append(row)

@@ -38,7 +38,7 @@ from neuralplay.games.skiing import SkiingGame, downsample, to_palette
 from neuralplay.runtime.skiing import load_dynamics
 from neuralplay.training.skiing_data import load_episode
 from neuralplay.training.skiing_dynamics_eval import (SKIER_TOLERANCE_PX, centroids_match, heldout_paths,
-                                                      interleave_policies, plan_rollouts, skier_centroid)
+                                                      interleave_policies, plan_rollouts, seed_of, skier_centroid)
 
 RAM_BYTES = 128
 
@@ -51,11 +51,7 @@ class Replay:
         self.game, self.ale = game, game.env.unwrapped.ale
         self.palette = np.zeros(256, np.uint8)  # ALE's colour index -> ours, filled as colours appear
         self.known = np.zeros(256, bool)
-        try:
-            seed = int(path.stem.rsplit("-", 1)[1])
-        except (IndexError, ValueError):
-            raise UserError(f"{path.name}: no seed in its name (policy-SEED.npz): collect again with "
-                            "`neuralplay collect skiing`") from None
+        seed = seed_of(path)
         game.reset(seed)
         self.states, rams = [self.ale.cloneState()], [self.ale.getRAM().copy()]
         for t, action in enumerate(episode["actions"]):

@@ -128,6 +128,16 @@ def policy_of(path: Path) -> str:
     return path.stem.rsplit("-", 1)[0]
 
 
+def seed_of(path: Path) -> int:
+    """`crash-2001.npz` -> 2001: the seed the episode was collected with, which replays it in
+    ALE; a UserError naming the file where its name holds none."""
+    try:
+        return int(path.stem.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        raise UserError(f"{path.name}: no seed in its name (policy-SEED.npz): collect again with "
+                        "`neuralplay collect skiing`") from None
+
+
 def interleave_policies(paths: list[Path]) -> list[int]:
     """Episode indices taking each policy in turn (crash first), so that a few rollouts
     already cover every policy, the crashes included."""
