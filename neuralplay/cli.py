@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: importing the runtime loads onnxruntime
 
 PLAYABLE = ("tetris", "skiing")  # play, collect, bench
 TRAINABLE = ("tetris", "skiing-tokenizer", "skiing-dynamics")  # train, export
+FITTED = ("skier-state",)  # train only: tables fit straight into a model's folder, nothing to export
 MASKGIT_HELP = "Skiing: MaskGIT passes a neural frame takes (default: the checkpoint's, recorded at export)"
 TEMPERATURE_HELP = ("Skiing: draw each code from the model's distribution at this temperature instead of taking "
                     "the most likely one (default 0: the most likely)")
@@ -250,7 +251,21 @@ def train_skiing(args) -> int:
     return 0
 
 
+def train_skier_state(args) -> int:
+    """The skier-state tables, fit on ALE replays of the data's training episodes, into --out."""
+    from neuralplay.training.skier_tables import train_skier_state as fit
+
+    if not args.out:
+        raise UserError("train skier-state needs --out FOLDER: the folder of a --skier-motion dynamics model's "
+                        "graphs, whose runtime then carries the skier's column by them")
+    path = fit(Path(args.data) if args.data else default_data("skiing"), Path(args.out))
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+    return 0
+
+
 def cmd_train(args) -> int:
+    if args.game == "skier-state":
+        return train_skier_state(args)
     if args.layers is not None and args.layers < 1:
         raise UserError(f"--layers {args.layers}: a model has 1 layer or more")
     if args.game.startswith("skiing-"):
@@ -447,7 +462,10 @@ def build_parser() -> Parser:
     collect.set_defaults(func=cmd_collect)
 
     train = sub.add_parser("train", help="train a world model (needs the [train] extra)")
-    train.add_argument("game", choices=TRAINABLE)
+    train.add_argument("game", choices=TRAINABLE + FITTED)
+    train.add_argument("--out", help="skier-state: the folder the tables are written to (skier_state.npz): a "
+                       "--skier-motion dynamics model's exported folder, whose runtime then reads the skier's "
+                       "state off the real frames at reset and moves it by the keys")
     train.add_argument("--tokenizer", help="skiing-dynamics: folder of the tokenizer's graphs (default: shipped)")
     train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
     train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")

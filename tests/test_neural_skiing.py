@@ -101,32 +101,45 @@ def test_export_records_the_maskgit_passes_and_measures_with_them(tiny_skiing, t
     model = NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
     assert model.sampling.steps == 1
 
-    # The vocabulary: every token the tokenizer gives the training frames, and what the model plays keeps to it.
+    # The vocabulary: each row's tokens the tokenizer gives the training frames, and what the model plays keeps to it.
     from neuralplay.training.skiing_data import load_episode
 
-    train_tokens = np.concatenate([model.tokenizer.encode(load_episode(p)["frames"]).ravel()
+    rows, width = model.grid
+    train_tokens = np.concatenate([model.tokenizer.encode(load_episode(p)["frames"]).reshape(-1, rows, width)
                                    for p in sorted((tiny_skiing.data / "train").glob("*.npz"))])
-    assert meta["token_vocabulary"] == np.unique(train_tokens).tolist()
-    assert "token_vocabulary" not in json.loads((tmp_path / "out" / "skiing_dynamics_prefill.json").read_text())
+    by_row = meta["token_vocabulary_by_row"]
+    assert by_row == [np.unique(train_tokens[:, r]).tolist() for r in range(rows)]
+    assert "token_vocabulary_by_row" not in json.loads((tmp_path / "out" / "skiing_dynamics_prefill.json").read_text())
     start = load_starts(tmp_path / "out")[0]
     step_json = tmp_path / "out" / "skiing_dynamics_step.json"
-    for vocabulary in (meta["token_vocabulary"], meta["token_vocabulary"][:2]):  # the export's, and a tight one
-        step_json.write_text(json.dumps({**meta, "token_vocabulary": vocabulary}))
+    tight = [row[:1] for row in by_row]  # one token a row: each row must be drawn with its own
+    for vocabulary in (by_row, tight):
+        step_json.write_text(json.dumps({**meta, "token_vocabulary_by_row": vocabulary}))
         model = NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
         model.reset(start.frames, start.actions_into_frames())
         for action in (0, 1, 2, 1):
             model.step(action)
-            assert np.isin(model.tokens, vocabulary).all()
-    step_json.write_text(json.dumps({**meta, "token_vocabulary": [0, 64]}))  # 64: past the tokenizer's 8 x 8
-    with pytest.raises(UserError, match="token_vocabulary does not fit the tokenizer"):
-        NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
+            grid = model.tokens.reshape(rows, width)
+            assert all(np.isin(grid[r], vocabulary[r]).all() for r in range(rows))
+    flat = sorted({t for row in by_row for t in row})[:2]  # older exports: one vocabulary for every row
+    older = {k: v for k, v in meta.items() if k != "token_vocabulary_by_row"}
+    step_json.write_text(json.dumps({**older, "token_vocabulary": flat}))
+    model = NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
+    model.reset(start.frames, start.actions_into_frames())
+    model.step(1)
+    assert np.isin(model.tokens, flat).all()
+    for bad in ({**older, "token_vocabulary": [0, 64]},  # 64: past the tokenizer's 8 x 8
+                {**meta, "token_vocabulary_by_row": by_row[:-1]}):  # a row short
+        step_json.write_text(json.dumps(bad))
+        with pytest.raises(UserError, match="token_vocabulary does not fit the tokenizer"):
+            NeuralSkiing(tmp_path / "out", tiny_skiing.tokenizer)
 
     result = neuralplay("export", "skiing-dynamics", "--run", str(tiny_skiing.dynamics.parent / "dyn-run"),
                         "--data", str(tiny_skiing.data), "--tokenizer", str(tiny_skiing.tokenizer),
                         "--out", str(tmp_path / "cli"), "--maskgit-steps", "2", "--any-token")
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "cli" / "skiing_dynamics_step.json").read_text())
-    assert meta["maskgit_steps"] == 2 and "token_vocabulary" not in meta
+    assert meta["maskgit_steps"] == 2 and "token_vocabulary_by_row" not in meta
     assert NeuralSkiing(tmp_path / "cli", tiny_skiing.tokenizer).vocabulary is None
     no_training = tmp_path / "held-out-only"
     shutil.copytree(tiny_skiing.data / "heldout", no_training / "heldout")

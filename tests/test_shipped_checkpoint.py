@@ -35,7 +35,9 @@ def test_shipped_skiing_models_are_intact_and_play():
         assert metrics[key] is not None, key
     assert model.tokenizer.encoder_ckpt.meta["metrics"]["tokens_per_frame"] <= 160
     start = load_starts(None)[0]
+    assert model.skier_state is not None and len(start.frames) == model.frames_read  # the tables ship beside it
     frame = model.reset(start.frames, start.actions_into_frames())
+    assert model.anchor is not None  # the skier's state was read off the start's frames
     for action in (0, 1, 2):
         frame = model.step(action)
     assert frame.shape == (105, 80) and frame.dtype == np.uint8

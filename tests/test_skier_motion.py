@@ -165,6 +165,33 @@ def test_the_runtime_integrates_the_velocities_into_the_skiers_column(tiny_skiin
         torch.testing.assert_close(value, model.state_dict()[name], rtol=0, atol=0)
 
 
+def test_with_skier_state_tables_the_runtime_carries_the_column_by_them(tiny_skiing, motion_export, tmp_path):
+    from neuralplay.runtime.skier_state import STATE_FRAMES, SkierState, SkierTables
+    from neuralplay.training.skiing_data import load_episode
+
+    folder = tmp_path / "motion"
+    shutil.copytree(motion_export[0], folder)
+    result = neuralplay("train", "skier-state", "--data", str(tiny_skiing.data), "--out", str(folder))
+    assert result.returncode == 0 and "skier_state.npz" in result.stdout, result.stderr
+    neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0)
+    assert neural.skier_state is not None and neural.frames_read == STATE_FRAMES
+    episode = load_episode(sorted((tiny_skiing.data / "train").glob("*.npz"))[0])
+    s = 20
+    frames, actions = episode["frames"][s - 7:s + 1], episode["actions"][s - 7:s]
+    reference = SkierState(SkierTables.load(folder / "skier_state.npz"), seed=0)
+    reference.read(frames, actions)
+    neural.reset(frames, actions)
+    drawn, state = skier_columns(frames)[-1], reference.column
+    assert neural.anchor == pytest.approx((drawn, state))
+    for action in (1, 1, 2, 0, 2):
+        neural.step(action)  # the column drawn moves as the state's does, at half ALE's width
+        want = np.clip(drawn + (reference.step(action) - state) / 2, 0, 79)
+        assert neural.columns[-1] == pytest.approx(want, abs=1e-4)
+    assert NeuralSkiing(motion_export[0], tiny_skiing.tokenizer).skier_state is None  # no tables: the head's
+    missing = neuralplay("train", "skier-state", "--data", str(tiny_skiing.data))
+    assert missing.returncode != 0 and "needs --out FOLDER" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):
     run = tmp_path / "run"
     result = neuralplay("train", "skiing-dynamics", "--data", str(tiny_skiing.data), "--run", str(run),

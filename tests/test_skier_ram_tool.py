@@ -79,7 +79,7 @@ def test_on_ales_state_the_lookups_read_ales_ram_every_frame():
     assert held["unseen"] == 0.0  # without ALE's state the column looked up never changes
 
 
-def test_a_table_with_speed_takes_the_nearest_speed_seen_with_the_same_other_sources():
+def test_a_table_takes_the_nearest_value_seen_of_its_ranged_source_with_the_same_other_sources():
     table = tool.Table((tool.SPEED, 19), {(10, 5): Counter({3: 2, 4: 1}), (40, 5): Counter({7: 1}),
                                           (10, 6): Counter({-1: 1})})
     ram = np.zeros(128, np.int64)
@@ -89,7 +89,11 @@ def test_a_table_with_speed_takes_the_nearest_speed_seen_with_the_same_other_sou
         assert table.get(ram, 0) == want
     ram[19] = 9
     assert table.get(ram, 0) is None  # no entry with these other sources
-    assert tool.Table((19,), {(5,): Counter({1: 1})}).get(ram, 0) is None  # no speed: exact only
+    assert tool.Table((19,), {(5,): Counter({1: 1})}).get(ram, 0) == 1  # 19 ranges too: 9 takes 5's
+    b20 = tool.Table((tool.TURNED, 20), {(3, 100): Counter({-1: 1}), (3, 140): Counter({1: 1})})
+    ram[20] = 104
+    assert b20.get(ram, 0, turned=3) == -1 and b20.get(ram, 0, turned=4) is None  # no entry for heading 4
+    assert tool.Table((15, 98, tool.KEY), {(2, 0, 1): Counter({1: 1})}).get(ram, 0) is None  # none ranges: exact
 
 
 def test_measure_gives_both_models_over_the_same_starts():

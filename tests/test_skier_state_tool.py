@@ -1,4 +1,4 @@
-"""tools/skier_state.py: the skier's state read off context frames and stepped by skier_ram's tables."""
+"""tools/skier_state.py: the runtime's skier state read off the eval's context frames and scored against ALE."""
 import importlib.util
 import json
 import shutil
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralplay.games.skiing import SKIER
+from neuralplay.runtime.skier_state import SkierState
+from neuralplay.training.skier_tables import fit_tables, replay
 
 pytest.importorskip("ale_py")
 
@@ -19,59 +20,30 @@ tool = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tool)
 
 
-def test_a_sprite_is_its_mask_and_leftmost_column():
-    frame = np.zeros((105, 80), np.uint8)
-    frame[40:43, 10:12] = SKIER
-    mask, left = tool.sprite(frame)
-    assert left == 10 and mask[0] == (3, 2)
-    assert tool.sprite(np.zeros((105, 80), np.uint8))[0] is None
-
-
 @pytest.fixture(scope="module")
 def replayed(tiny_skiing):
     paths = sorted((tiny_skiing.data / "train").glob("*.npz"))
-    return [tool.replay(p) for p in paths]
-
-
-def test_a_replay_holds_each_action_for_a_step_and_ends_on_the_stored_frame(replayed):
-    rams, keys, episode = replayed[0]
-    steps = len(episode["actions"])
-    assert rams.shape == (4 * steps + 1, 128) and keys.shape == (4 * steps + 1,)
-    assert (keys[:-1].reshape(steps, 4) == episode["actions"][:, None]).all()
-
-
-def test_a_replay_that_does_not_match_is_refused(tiny_skiing, tmp_path):
-    path = sorted((tiny_skiing.data / "train").glob("*.npz"))[0]
-    with np.load(path) as f:
-        stored = dict(f)
-    stored["actions"] = (stored["actions"] + 1) % 3  # other keys: the replay ends elsewhere
-    changed = tmp_path / path.name
-    np.savez(changed, **stored)
-    with pytest.raises(tool.UserError, match="does not replay"):
-        tool.replay(changed)
+    return [replay(p) for p in paths]
 
 
 def test_the_true_state_stepped_follows_its_own_replay(replayed):
-    stepper = tool.Stepper(replayed)
+    tables = fit_tables(replayed)
     rams, keys, _ = replayed[0]
-    got = tool.roll(stepper, tool.true_state(rams, 3), rams, keys, 3, 40, False, np.random.default_rng(0))
+    got = tool.roll(tables, tool.true_state(rams, 3), rams, keys, 3, 40, False, np.random.default_rng(0))
     assert got["tracked"] > 0.9 and got["candidates"] == 1
-    # stepping several states at once gives each what stepping it alone gives
-    c = np.concatenate([tool.true_state(rams, t) for t in (3, 20, 40, 60)])
-    assert len(np.unique(c, axis=0)) == 4
-    together = stepper.step(c, 1)
-    assert all((together[i] == stepper.step(c[i:i + 1], 1)[0]).all() for i in range(4))
 
 
-def test_the_context_puts_the_candidates_where_the_skier_is(replayed):
-    stepper = tool.Stepper(replayed)
+def test_the_tool_reads_the_context_the_runtime_way(replayed):
+    tables = fit_tables(replayed)
     rams, keys, episode = replayed[0]
     start = 10
-    read, every_frame_read = tool.read_state(stepper, episode, keys, start, 5)
+    read, every_frame_read = tool.read_state(tables, episode, start, 5)
     true = tool.true_state(rams, start)[0]
-    assert every_frame_read and 0 < len(read) < len(stepper.states)
+    assert every_frame_read and 0 < len(read) < len(tables.states) * 32
     assert abs(np.median(read[:, 5]) - true[5]) / 32 <= 6  # columns, 1/32 px
-    assert set(np.unique(read[:, 1])) <= stepper.headings[tool.sprite(episode["frames"][start])[0]]
+    state = SkierState(tables)
+    state.read(episode["frames"][5:11], episode["actions"][5:10])  # frames 6-10 read, as the tool's 5
+    assert np.array_equal(np.unique(state.candidates, axis=0), np.unique(read, axis=0))
 
 
 def test_the_tool_runs_end_to_end(tiny_skiing, tmp_path):

@@ -32,43 +32,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 
 import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import HeldRandomPlayer, make_env
+from neuralplay.runtime.skier_state import FRAMES_PER_STEP, STATE_BYTES
+from neuralplay.training.skier_tables import (FACTORED, KEY, MOVE, SPEED, SUBPIXEL, TURNED, X, Table,  # noqa: F401
+                                              changes, fit, lookup, position, record)
 
-STATE = (14, 15, 19, 20, 98)
-KEY = "key"  # the key held, as a source of a table's key
-TURNED = "heading after"  # the heading this frame turns to, as a source
-MOVE = "move"  # the sub-pixel move, as a table's target
-# What each target is looked up by. Joint: the whole state and the key. Factored: the two or
-# three sources that measured best for each byte on held-out episodes: the turn timer and
-# the heading by the heading, the timer and the key; speed, 19 and 20 by themselves and the
-# heading they turn to this frame. The move by speed and RAM[19] in both.
+STATE = STATE_BYTES
+# Joint: every byte looked up by the whole state and the key; factored (the runtime's,
+# `neuralplay.training.skier_tables.FACTORED`): by the two or three sources that measured best
+# for each byte on held-out episodes. The move by speed and RAM[19] in both.
 JOINT = {**{b: STATE + (KEY,) for b in STATE}, MOVE: (14, 19)}
-FACTORED = {15: (15, 98, KEY), 98: (15, 98, KEY), 14: (14, TURNED), 19: (TURNED, 19), 20: (TURNED, 20),
-            MOVE: (14, 19)}
 MODELS = {"joint": JOINT, "factored": FACTORED}
-SPEED, X, SUBPIXEL = 14, 25, 99
-FRAMES_PER_STEP = 4
 COLUMN_TOLERANCE_PX = 6  # the eval's 3 px at the model's half resolution
-
-
-def record(env, actions: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The actions played on a frameskip-1 env, each held for a step: the RAM before each
-    console frame and after the last (4 * len(actions) + 1 rows), and the key held in each
-    (0 after the last)."""
-    ale, rams, keys = env.unwrapped.ale, [], []
-    for key in actions:
-        for _ in range(FRAMES_PER_STEP):
-            rams.append(ale.getRAM().astype(np.int64))
-            keys.append(key)
-            env.step(key)
-    rams.append(ale.getRAM().astype(np.int64))
-    keys.append(0)
-    return np.array(rams), np.array(keys)
 
 
 def play(seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,64 +58,6 @@ def play(seed: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     rams, keys = record(env, [player.act(None) for _ in range(steps)])
     env.close()
     return rams[:-1], keys[:-1]
-
-
-def position(ram: np.ndarray) -> np.ndarray:
-    """The skier's column in 1/32 px: RAM[25] and its signed sub-pixel byte."""
-    return ram[..., X] * 32 + (ram[..., SUBPIXEL] + 128) % 256 - 128
-
-
-def lookup(sources: tuple, ram: np.ndarray, key: int, turned: int | None = None) -> tuple:
-    """The values of `sources` in a frame: RAM bytes, the key, and the heading it turns to."""
-    return tuple(key if b == KEY else turned if b == TURNED else int(ram[b]) for b in sources)
-
-
-def changes(rams: np.ndarray) -> dict:
-    """Each target's change from one console frame to the next."""
-    out = {b: np.diff(rams[:, b]) for b in STATE}
-    out[MOVE] = np.diff(position(rams))
-    return out
-
-
-class Table:
-    """A target's most common change for each value of its sources. A value never seen takes
-    the entry of the nearest speed seen with the same other sources: speed is the one source
-    that runs over a wide range (0 to 224), and the changes vary slowly with it."""
-
-    def __init__(self, sources: tuple, counts: dict):
-        self.sources = sources
-        self.exact = {k: c.most_common(1)[0][0] for k, c in counts.items()}
-        self.by_rest = {}
-        if SPEED in sources:
-            at = sources.index(SPEED)
-            rows = defaultdict(list)
-            for k, change in sorted(self.exact.items(), key=lambda kv: kv[0][at]):
-                rows[k[:at] + k[at + 1:]].append((k[at], change))
-            self.by_rest = {rest: (np.array([v for v, _ in r]), [c for _, c in r]) for rest, r in rows.items()}
-
-    def get(self, ram: np.ndarray, key: int, turned: int | None = None) -> int | None:
-        k = lookup(self.sources, ram, key, turned)
-        if k in self.exact:
-            return self.exact[k]
-        if not self.by_rest:
-            return None
-        at = self.sources.index(SPEED)
-        row = self.by_rest.get(k[:at] + k[at + 1:])
-        return None if row is None else row[1][int(np.abs(row[0] - k[at]).argmin())]
-
-
-def fit(model: dict, episodes: list) -> dict:
-    """For each target, its Table; and the walls: the columns the skier keeps within (it
-    stops at the screen's edges)."""
-    counts = {target: defaultdict(Counter) for target in model}
-    for rams, keys in episodes:
-        change = changes(rams)
-        for i in range(len(keys) - 1):
-            for target, sources in model.items():
-                counts[target][lookup(sources, rams[i], keys[i], rams[i + 1, 15])][change[target][i]] += 1
-    tables = {target: Table(model[target], c) for target, c in counts.items()}
-    low, high = min(int(r[:, X].min()) for r, _ in episodes), max(int(r[:, X].max()) for r, _ in episodes)
-    return {**tables, "walls": (low * 32, high * 32 + 31)}
 
 
 def one_step(model: dict, tables: dict, episodes: list) -> dict:

@@ -9,7 +9,11 @@ never grows) and decodes the tokens into a palette frame.
 A model with `skier_motion` also keeps the skier's column as a float: reset reads it off
 the real frames, each finished frame's pass gives the skier's velocity under each action,
 and the next frame is drawn conditioned on the column plus the velocity of the action
-taken, so motion slower than a pixel a step adds up.
+taken, so motion slower than a pixel a step adds up. Where the model's folder also holds
+skier-state tables (`skier_state.npz`, `neuralplay train skier-state`), the column comes
+from them instead: reset reads ALE's skier state off the real frames and each step moves it
+on by the key (`neuralplay.runtime.skier_state`), and the column drawn moves as that
+state's does.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import numpy as np
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import skier_x
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
+from neuralplay.runtime.skier_state import STATE_FRAMES, TABLES_FILE, SkierState, SkierTables
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
 
 GAME = "skiing"
@@ -138,10 +143,8 @@ class NeuralSkiing:
         recorded = int(self.step_ckpt.meta.get("maskgit_steps", Sampling.steps))
         given = sampling or Sampling(steps=None)
         self.sampling = replace(given, steps=given.steps or recorded)
-        vocabulary = self.step_ckpt.meta.get("token_vocabulary")  # recorded at export; older exports have none
         try:
-            self.vocabulary = (Vocabulary(np.asarray(vocabulary), tokenizer.codes_per_group, tokenizer.groups)
-                               if vocabulary else None)
+            self.vocabulary = self.recorded_vocabulary(tokenizer)
         except (ValueError, TypeError) as err:
             raise UserError(f"{self.step_ckpt.onnx_path.with_suffix('.json')}: its token_vocabulary does not fit "
                             f"the tokenizer ({err}): export the model again with `neuralplay export "
@@ -152,12 +155,31 @@ class NeuralSkiing:
         self.frame = np.zeros((1, 1), np.uint8)
         self.columns = np.zeros(0, np.float32)  # skier_motion: the skier's last columns, NaN where unknown
         self.velocities = np.zeros(self.no_action, np.float32)  # skier_motion: its next move under each action
+        tables = self.step_ckpt.onnx_path.parent / TABLES_FILE
+        self.skier_state = (SkierState(SkierTables.load(tables), seed)
+                            if self.skier_motion and tables.is_file() else None)
+        self.anchor: tuple[float, float] | None = None  # the column drawn and the state's, at reset
+
+    def recorded_vocabulary(self, tokenizer: SkiingTokenizer) -> Vocabulary | RowVocabulary | None:
+        """What decoding keeps to, as the export recorded it: the tokens of each row of the
+        grid (`token_vocabulary_by_row`), or older exports' tokens of every row
+        (`token_vocabulary`), or none."""
+        meta, k, g = self.step_ckpt.meta, tokenizer.codes_per_group, tokenizer.groups
+        if meta.get("token_vocabulary_by_row"):
+            rows = meta["token_vocabulary_by_row"]
+            if len(rows) != self.grid[0]:
+                raise ValueError(f"{len(rows)} rows for a grid of {self.grid[0]}")
+            return RowVocabulary(rows, self.grid[1], k, g)
+        return Vocabulary(np.asarray(meta["token_vocabulary"]), k, g) if meta.get("token_vocabulary") else None
 
     @property
     def frames_read(self) -> int:
         """How many real frames before a step `reset` reads: the cache's context - 1, and with
-        skier_motion at least enough for the skier's recent motion (MOTION_FRAMES + 1)."""
+        skier_motion at least enough for the skier's recent motion (MOTION_FRAMES + 1), and
+        with skier-state tables enough to read the state (STATE_FRAMES)."""
         past = self.context - 1
+        if self.skier_state is not None:
+            return max(past, MOTION_FRAMES + 1, STATE_FRAMES)
         return max(past, MOTION_FRAMES + 1) if self.skier_motion else past
 
     @property
@@ -183,6 +205,11 @@ class NeuralSkiing:
             frames = np.concatenate([np.repeat(frames[:1], pad, axis=0), frames])
             led = np.concatenate([np.full(pad, self.no_action, np.int64), led])
         columns = skier_columns(frames) if self.skier_motion else None
+        if self.skier_state is not None:
+            self.anchor = None
+            self.skier_state.read(frames, led[1:])
+            if not np.isnan(self.skier_state.column) and not np.isnan(columns[-1]):
+                self.anchor = (float(columns[-1]), self.skier_state.column)
         frames, led = frames[-past:], led[-past:]
         tokens = self.tokenizer.encode(frames).reshape(past, self.n_tokens)
         feeds = {"tokens": tokens[None], "actions": led[None]}
@@ -201,7 +228,9 @@ class NeuralSkiing:
             raise RuntimeError("reset() first")
         feeds = {"action": np.array([action], np.int64), "cache": self.cache}
         if self.skier_motion:
-            column = next_column(self.columns[-1], self.velocities[action], self.frame.shape[1])
+            column = self.state_column(action) if self.anchor else np.nan
+            if np.isnan(column):
+                column = next_column(self.columns[-1], self.velocities[action], self.frame.shape[1])
             self.columns = np.append(self.columns, column)[-(MOTION_FRAMES + 1):]
             feeds.update(column=graph_columns([column]), recent=self.recent())
         self.tokens = self.sample_tokens(feeds)
@@ -215,6 +244,14 @@ class NeuralSkiing:
         if self.skier_motion:
             self.velocities = outputs[2][0]
         return self.frame
+
+    def state_column(self, action: int) -> float:
+        """The skier-state's next column under `action`, as the model's frames draw it: the
+        column drawn at reset, moved as the state's column moves (half: the model's frames
+        are half ALE's width)."""
+        drawn, state = self.anchor
+        moved = (self.skier_state.step(action) - state) / 2
+        return float(np.clip(drawn + moved, 0, self.frame.shape[1] - 1))
 
     def recent(self) -> np.ndarray:
         """The skier's recent motion as the graphs read it (1,): that of the runtime's own
@@ -261,6 +298,33 @@ class Vocabulary:
             scores = scores / temperature + gumbel(rng, scores.shape)
         return self.codes[scores.argmax(axis=1)]
 
+    def keep_to(self, codes: np.ndarray, log_probs: np.ndarray, temperature: float,
+                rng: np.random.Generator) -> np.ndarray:
+        """The codes (n, G), each token outside the vocabulary chosen again within it."""
+        outside = ~self.holds(codes)
+        if outside.any():
+            codes[outside] = self.best(log_probs[outside], temperature, rng)
+        return codes
+
+
+class RowVocabulary:
+    """A vocabulary for each row of tokens: the tokens real frames show in that row. The
+    skier is only ever drawn in a couple of rows, so its colours kept to them cannot appear
+    further down the slope, where the head may give them to a tree it runs into. Tokens
+    (n, G) are taken in grid order, frame after frame."""
+
+    def __init__(self, rows: list[np.ndarray], width: int, codes_per_group: int, groups: int):
+        self.rows = [Vocabulary(np.asarray(r), codes_per_group, groups) for r in rows]
+        self.width = width
+
+    def keep_to(self, codes: np.ndarray, log_probs: np.ndarray, temperature: float,
+                rng: np.random.Generator) -> np.ndarray:
+        row = np.arange(len(codes)) % (len(self.rows) * self.width) // self.width
+        for r, vocabulary in enumerate(self.rows):
+            at = row == r
+            codes[at] = vocabulary.keep_to(codes[at], log_probs[at], temperature, rng)
+        return codes
+
 
 def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Gumbel(0, 1) noise: the argmax of log-probabilities plus it is a draw."""
@@ -268,7 +332,7 @@ def gumbel(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def choose_codes(log_probs: np.ndarray, temperature: float, rng: np.random.Generator,
-                 vocabulary: Vocabulary | None = None) -> np.ndarray:
+                 vocabulary: Vocabulary | RowVocabulary | None = None) -> np.ndarray:
     """Each token's code of each group (n, G) from log-probabilities (n, G, K): each group's
     most likely (temperature 0) or drawn (Gumbel-max) code; with a vocabulary, a token
     outside it is chosen again among the vocabulary's. The scores add over the groups, so
@@ -278,15 +342,12 @@ def choose_codes(log_probs: np.ndarray, temperature: float, rng: np.random.Gener
         codes = (log_probs / temperature + gumbel(rng, log_probs.shape)).argmax(axis=2)
     else:
         codes = log_probs.argmax(axis=2)
-    if vocabulary is not None:
-        outside = ~vocabulary.holds(codes)
-        if outside.any():
-            codes[outside] = vocabulary.best(log_probs[outside], temperature, rng)
-    return codes
+    return codes if vocabulary is None else vocabulary.keep_to(codes, log_probs, temperature, rng)
 
 
 def maskgit(logits_of: Callable[[np.ndarray], np.ndarray], n_tokens: int, mask_id: int, sampling: Sampling,
-            rng: np.random.Generator, groups: int = 1, vocabulary: Vocabulary | None = None) -> np.ndarray:
+            rng: np.random.Generator, groups: int = 1,
+            vocabulary: Vocabulary | RowVocabulary | None = None) -> np.ndarray:
     """MaskGIT: start all masked; each pass fills the masked tokens from `logits_of(tokens)`
     (n_tokens, groups * K: each group's code logits) and masks again the least confident of
     them, fewer each pass (cosine schedule), none after the last. A token is one code of each

@@ -54,6 +54,7 @@ class SkiingTokenizer:
         self.codebook_size = int(tokens["codebook_size"])  # how many token values there are
         self.groups = int(tokens.get("groups", 1))  # a product quantiser's codebooks, each of:
         self.codes_per_group = int(tokens.get("codes_per_group", self.codebook_size))
+        self.grid = tuple(int(n) for n in tokens["grid"])  # rows and columns of tokens a frame
 
     @property
     def identity(self) -> list[str]:

@@ -20,8 +20,9 @@ from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER, SNOW
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import PATCH, patch_grid, radix, token_rows
-from neuralplay.runtime.skiing import (MOTION_FRAMES, Sampling, Vocabulary, choose_codes, graph_columns,
-                                       next_column, recent_motion, skier_columns)
+from neuralplay.runtime.skiing import (MOTION_FRAMES, RowVocabulary, Sampling, Vocabulary, choose_codes,
+                                       graph_columns, next_column, recent_motion, skier_columns)
+from neuralplay.runtime.skier_state import STATE_FRAMES
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr, lr_groups, parameters_not_in
 from neuralplay.training.skiing_tokenizer import GraphOf
@@ -194,7 +195,7 @@ def shifted_context(clips: Clips, episodes: list[dict], tokenizer, share: float,
 
 @torch.no_grad()
 def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch.Tensor, real: int,
-                      vocabulary: Vocabulary | None = None, columns: torch.Tensor | None = None,
+                      vocabulary: Vocabulary | RowVocabulary | None = None, columns: torch.Tensor | None = None,
                       recent: torch.Tensor | None = None) -> torch.Tensor:
     """Clips (B, T, N) as the model's own open loop shows them: the first `real` frames are
     the real ones; each later frame but the last (the one predicted) is the model's guess
@@ -224,24 +225,28 @@ def open_loop_context(model: STTransformer, tokens: torch.Tensor, actions: torch
     return shown
 
 
-def training_vocabulary(data_dir: Path, tokenizer) -> list[int]:
-    """The tokens of `token_vocabulary` over the training episodes of `data_dir`, for an export."""
+def training_vocabulary(data_dir: Path, tokenizer) -> list[list[int]]:
+    """The tokens of `token_vocabulary` over the training episodes of `data_dir`, row by row
+    of the grid, for an export."""
     if not any((data_dir / "train").glob("*.npz")):
         raise UserError(f"no training episodes in {data_dir / 'train'} to take the token vocabulary from: pass "
                         "the --data the model was trained on, or export with --any-token")
-    return token_vocabulary(tokenize_split(data_dir, "train", tokenizer), tokenizer).tokens.tolist()
+    return [row.tokens.tolist() for row in token_vocabulary(tokenize_split(data_dir, "train", tokenizer),
+                                                            tokenizer).rows]
 
 
-def token_vocabulary(episodes: list[dict], tokenizer) -> Vocabulary:
-    """The tokens the tokenizer gives the frames of tokenized episodes (`tokenize_split`),
-    which decoding keeps to (`Vocabulary`)."""
-    tokens = np.concatenate([e["tokens"].ravel() for e in episodes])
-    return Vocabulary(tokens, tokenizer.codes_per_group, tokenizer.groups)
+def token_vocabulary(episodes: list[dict], tokenizer) -> RowVocabulary:
+    """The tokens the tokenizer gives each row of the frames of tokenized episodes
+    (`tokenize_split`), which decoding keeps to (`RowVocabulary`)."""
+    rows, width = tokenizer.grid
+    tokens = np.concatenate([e["tokens"] for e in episodes]).reshape(-1, rows, width)
+    return RowVocabulary([tokens[:, r].ravel() for r in range(rows)], width, tokenizer.codes_per_group,
+                         tokenizer.groups)
 
 
 @torch.no_grad()
 def rollout_strip(model: STTransformer, tokenizer, episode: dict, start: int, horizon: int = 8,
-                  maskgit_steps: int = 3, vocabulary: Vocabulary | None = None) -> np.ndarray:
+                  maskgit_steps: int = 3, vocabulary: Vocabulary | RowVocabulary | None = None) -> np.ndarray:
     """Open loop from `context - 1` frames of a tokenized episode under its own actions, as
     the runtime plays it (decoding kept to `vocabulary`, as an export's is; a skier_motion
     model's skier column integrated from its velocities): an RGB image, the episode's frames
@@ -606,8 +611,9 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
            starts: int = 8, sampling: Sampling | None = None, vocabulary: bool = True) -> list[Path]:
     """Graphs, start states and metadata (with the MaskGIT passes the runtime makes a frame:
     `sampling`'s, 3 by default, and with `vocabulary` the tokens the tokenizer gives the
-    training frames, which the runtime's decoding keeps to: `Vocabulary`); the metrics
-    measured by the runtime go in last."""
+    training frames, row by row, which the runtime's decoding keeps to: `RowVocabulary`); the
+    metrics measured by the runtime go in last, with skier-state tables where `out_dir`
+    already holds them (`neuralplay train skier-state --out OUT_DIR` first)."""
     from neuralplay import __version__
     from neuralplay.runtime.skiing import STARTS_FILE, NeuralSkiing, save_starts
     from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer
@@ -618,9 +624,13 @@ def export(run_dir: Path, out_dir: Path, data_dir: Path, tokenizer_dir: str | No
             "maskgit_steps": (sampling or Sampling()).steps,
             "reward_per_step": reward_per_step(data_dir),
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    step_only = {"token_vocabulary": training_vocabulary(data_dir, tokenizer)} if vocabulary else {}
+    step_only = {"token_vocabulary_by_row": training_vocabulary(data_dir, tokenizer)} if vocabulary else {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_starts(out_dir / STARTS_FILE, make_starts(starts, model.cfg.context - 1))
+    # A skier_motion model's start holds enough frames to read the skier's state off (with
+    # tables beside it), and its recent motion.
+    past = model.cfg.context - 1
+    shown = max(past, MOTION_FRAMES + 1, STATE_FRAMES) if model.cfg.skier_motion else past
+    save_starts(out_dir / STARTS_FILE, make_starts(starts, shown))
     paths = export_graphs(model, out_dir, meta, step_only)
     from neuralplay.training.skiing_dynamics_eval import evaluate_dynamics
 

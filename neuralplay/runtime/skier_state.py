@@ -1,0 +1,234 @@
+"""The skier's state as ALE keeps it, read off real frames and carried by the keys; numpy only.
+
+ALE's skier is five RAM bytes (speed 14, heading 15, two bytes 19 and 20 that step as it
+turns and gathers speed, the turn timer 98) and a column in 1/32 px (RAM[25] * 32 plus a
+signed sub-pixel byte, RAM[99]). `SkierTables` holds small lookup tables of how each byte
+changes a console frame (fit from ALE replays by `neuralplay.training.skier_tables`), the
+slope's downhill motion a frame, and what each sprite of the skier shows (the headings and
+column offsets it is drawn with). `SkierState.read` keeps the candidate states that agree
+with every frame of a context (its sprites, and the slope's scroll over it); `step` moves
+them on by a key, four console frames, and `column` is their median.
+
+A stored frame t shows the RAM of console frame 4t - 1, the one before its step's last, so
+a step from frame t to t + 1 runs console frames 4t - 1 (under the key that led to frame t)
+and 4t to 4t + 2 (under the new key).
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuralplay.errors import UserError
+from neuralplay.games.skiing import SKIER, SNOW
+
+STATE_BYTES = (14, 15, 19, 20, 98)  # speed, heading, 19, 20, turn timer
+SPEED, HEADING, B19, B20, TIMER, COLUMN, DOWNHILL = range(7)  # a candidate's fields
+FRAMES_PER_STEP = 4
+SUBPIXELS = 32  # the column's units a pixel
+HUD_ROWS, SLOPE_END = 14, 89  # the slope's rows at 105x80: below the HUD, above the logo
+SCROLL_SHIFTS = range(8)  # rows the slope may move up between two frames (105x80)
+SCROLL_TOLERANCE = 1.5  # rows at 105x80 between the scroll read and a candidate's: the sub-row phase
+MAX_CANDIDATES = 2000  # a step moves at most this many (a seeded sample)
+STATE_FRAMES = 8  # the frames a reading takes: 7 read, and the one before them for its key
+MAX_READ = 200_000  # a context frame keeps at most this many while it is read
+TABLES_FILE = "skier_state.npz"
+FIX = "make it with `neuralplay train skier-state --data DATA --out FOLDER`"
+
+
+SpriteKey = tuple[int, int, bytes]
+
+
+def sprite(frame: np.ndarray) -> tuple[SpriteKey | None, int]:
+    """The skier's sprite in a 105x80 palette frame as a key (its mask's shape and bits)
+    and its leftmost column; None where the frame shows no skier."""
+    ys, xs = np.nonzero(frame == SKIER)
+    if not len(xs):
+        return None, 0
+    mask = frame[ys.min():ys.max() + 1, xs.min():xs.max() + 1] == SKIER
+    return (mask.shape[0], mask.shape[1], np.packbits(mask).tobytes()), int(xs.min())
+
+
+def slope_shift(before: np.ndarray, after: np.ndarray, shifts=SCROLL_SHIFTS) -> int:
+    """How many rows (105x80) the slope moved up from one frame to the next: of `shifts`, the
+    one under which the frame before, moved, differs least from the frame after, away from
+    the skier."""
+    body_before, body_after = before[HUD_ROWS:SLOPE_END], after[HUD_ROWS:SLOPE_END]
+    clean = np.where(body_before == SKIER, SNOW, body_before)
+    scores = []
+    for dy in shifts:
+        moved = np.full_like(clean, SNOW)
+        moved[:len(clean) - dy] = clean[dy:]
+        mask = (body_before != SKIER) & (body_after != SKIER)
+        scores.append(int(((moved != body_after) & mask).sum()))
+    return list(shifts)[int(np.argmin(scores))]
+
+
+@dataclass
+class SkierTables:
+    """How ALE's skier moves, as dense tables of each byte's change a console frame:
+    `turn` and `timer` by heading, timer and key; `speed` by speed and the heading turned
+    to; `b19` and `b20` by the heading turned to and themselves; `move` (1/32 px) by speed
+    and RAM[19]; `downhill` (the slope's motion, 1/32 px) by speed and RAM[20]. `walls`:
+    the columns (1/32 px) the skier keeps within. `states`: every five-byte state the
+    replays show. Each sprite seen: the headings and column offsets (ALE's column less
+    twice the sprite's leftmost column) it is drawn with."""
+
+    turn: np.ndarray
+    timer: np.ndarray
+    speed: np.ndarray
+    b19: np.ndarray
+    b20: np.ndarray
+    move: np.ndarray
+    downhill: np.ndarray
+    walls: tuple[int, int]
+    states: np.ndarray
+    sprites: dict[SpriteKey, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    TABLES = ("turn", "timer", "speed", "b19", "b20", "move", "downhill")
+
+    @property
+    def offsets(self) -> tuple[int, int]:
+        """The lowest and highest column offset any sprite is drawn with."""
+        every = np.concatenate([o for _, o in self.sprites.values()])
+        return int(every.min()), int(every.max())
+
+    def save(self, path: Path) -> Path:
+        """The tables as one .npz of plain arrays (the sprites' ragged parts concatenated,
+        with their lengths)."""
+        keys = list(self.sprites)
+        ragged = {"bits": [np.frombuffer(k[2], np.uint8) for k in keys],
+                  "headings": [self.sprites[k][0] for k in keys], "offsets": [self.sprites[k][1] for k in keys]}
+        np.savez_compressed(
+            path, **{name: getattr(self, name) for name in self.TABLES}, walls=np.array(self.walls),
+            states=self.states, sprite_shapes=np.array([k[:2] for k in keys], np.int64).reshape(-1, 2),
+            **{f"sprite_{name}": np.concatenate(parts) for name, parts in ragged.items()},
+            **{f"sprite_{name}_lengths": np.array([len(p) for p in parts]) for name, parts in ragged.items()})
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path) -> SkierTables:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"no skier-state tables at {path}: {FIX}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                parts = {name: np.split(z[f"sprite_{name}"], np.cumsum(z[f"sprite_{name}_lengths"])[:-1])
+                         for name in ("bits", "headings", "offsets")}
+                sprites = {(int(h), int(w), bits.astype(np.uint8).tobytes()):
+                           (hd.astype(np.int64), off.astype(np.int64))
+                           for (h, w), bits, hd, off in zip(z["sprite_shapes"], *parts.values())}
+                tables = cls(**{name: z[name].astype(np.int64) for name in cls.TABLES},
+                             walls=tuple(int(w) for w in z["walls"]), states=z["states"].astype(np.int64),
+                             sprites=sprites)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            raise UserError(f"{path} is not a skier-state table file ({type(err).__name__}): {FIX}") from None
+        if not sprites or tables.turn.shape != (256, 256, 3) or tables.states.shape[1:] != (len(STATE_BYTES),):
+            raise UserError(f"{path} holds tables of another shape: {FIX}")
+        return tables
+
+    def step(self, c: np.ndarray, key: int) -> np.ndarray:
+        """Candidates (N, 7: the five bytes, the column in 1/32 px, the downhill motion
+        summed) one console frame on under `key`."""
+        speed, heading, b19, b20, timer, column, downhill = c.T
+        h, t, s, x, y = heading % 256, timer % 256, speed % 256, b19 % 256, b20 % 256
+        turned = (heading + self.turn[h, t, key]) % 256
+        return np.stack([speed + self.speed[s, turned], turned, b19 + self.b19[turned, x],
+                         b20 + self.b20[turned, y], timer + self.timer[h, t, key],
+                         np.clip(column + self.move[s, x], *self.walls), downhill + self.downhill[s, y]], 1)
+
+    def agree(self, c: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """Which candidates a frame's skier sprite allows (all where it shows none; only the
+        column, loosely, for a sprite never seen)."""
+        key, left = sprite(frame)
+        if key is None:
+            return np.ones(len(c), bool)
+        offset = c[:, COLUMN] // SUBPIXELS - 2 * left
+        if key not in self.sprites:
+            low, high = self.offsets
+            return (offset >= low) & (offset <= high)
+        headings, offsets = self.sprites[key]
+        return np.isin(c[:, HEADING], headings) & np.isin(offset, offsets)
+
+    def first_candidates(self, frame: np.ndarray) -> np.ndarray | None:
+        """Every state that the frame's sprite allows, at every column it allows; None where
+        the frame shows no skier."""
+        key, left = sprite(frame)
+        if key is None:
+            return None
+        if key in self.sprites:
+            headings, offsets = self.sprites[key]
+            states = self.states[np.isin(self.states[:, 1], headings)]
+        else:
+            low, high = self.offsets
+            states, offsets = self.states, np.arange(low, high + 1)
+        columns = ((2 * left + offsets)[:, None] * SUBPIXELS + np.arange(SUBPIXELS)).ravel()
+        n, m = len(states), len(columns)
+        return np.column_stack([np.repeat(states, m, 0), np.tile(columns, n), np.zeros(n * m, np.int64)])
+
+
+@dataclass
+class SkierState:
+    """The candidates for ALE's skier state, read off a context and stepped by the keys."""
+
+    tables: SkierTables
+    seed: int = 0
+    candidates: np.ndarray = field(init=False, repr=False)
+    key_before: int = field(init=False, default=0)  # the key that led to the last frame
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+        self.candidates = np.zeros((0, 7), np.int64)
+
+    def read(self, frames: np.ndarray, actions: np.ndarray, scroll: bool = True) -> bool:
+        """Read the state at the last of `frames` (T, 105, 80) given the T - 1 `actions`
+        between them (frames[1:] are read: the first has no key before it): the sprites,
+        and with `scroll` the slope's scroll over them; whether every frame read kept some
+        candidates. Where the second frame shows no skier nothing is read and `column` is NaN."""
+        frames, actions = np.asarray(frames), np.asarray(actions, np.int64)
+        if len(actions) != len(frames) - 1:
+            raise ValueError(f"{len(frames)} frames take {len(frames) - 1} actions, not {len(actions)}")
+        self.key_before = int(actions[-1]) if len(actions) else 0
+        c = self.tables.first_candidates(frames[1]) if len(frames) > 1 else None
+        if c is None:
+            self.candidates = np.zeros((0, 7), np.int64)
+            return False
+        every_read = True
+        for t in range(2, len(frames)):
+            c = self.cap(c, MAX_READ)
+            for key in (actions[t - 2],) + (actions[t - 1],) * (FRAMES_PER_STEP - 1):
+                c = self.tables.step(c, int(key))
+            c, kept = keep(c, self.tables.agree(c, frames[t]))
+            every_read &= kept
+            c = np.unique(c, axis=0)
+        if scroll:
+            scrolled = sum(slope_shift(frames[t - 1], frames[t]) for t in range(2, len(frames)))
+            c, kept = keep(c, np.abs(c[:, DOWNHILL] / (2 * SUBPIXELS) - scrolled) <= SCROLL_TOLERANCE)
+            every_read &= kept
+        self.candidates = c
+        return every_read
+
+    def cap(self, c: np.ndarray, most: int) -> np.ndarray:
+        return c[self.rng.choice(len(c), most, replace=False)] if len(c) > most else c
+
+    def step(self, key: int) -> float:
+        """Move the candidates on by a step under `key`; the new column."""
+        c = self.cap(self.candidates, MAX_CANDIDATES)
+        if len(c):
+            for k in (self.key_before,) + (key,) * (FRAMES_PER_STEP - 1):
+                c = self.tables.step(c, k)
+        self.candidates, self.key_before = c, int(key)
+        return self.column
+
+    @property
+    def column(self) -> float:
+        """ALE's column of the skier in native pixels (the candidates' median), NaN if unread."""
+        return float(np.median(self.candidates[:, COLUMN])) / SUBPIXELS if len(self.candidates) else np.nan
+
+
+def keep(c: np.ndarray, agrees: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The candidates that agree, or all of them where none does (the reading failed); and
+    whether any did."""
+    return (c[agrees], True) if agrees.any() else (c, False)
