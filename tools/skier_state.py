@@ -22,7 +22,7 @@ the two rollouts again with each crash told: when ALE's skier falls (its heading
 leaves 0-15), the candidates take ALE's speed, heading and timer at that frame. A crash
 depends on the slope, which the tables do not see and a world model draws.
 
-    python tools/skier_state.py --data DATA [--frames 7] [--rollouts 24] [--horizon 300]
+    python tools/skier_state.py --data DATA [--frames 15] [--rollouts 24] [--horizon 300]
         [--seed 0] [--no-scroll] [--json]
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ import skier_ram  # noqa: E402
 
 from neuralplay.errors import UserError  # noqa: E402
 from neuralplay.runtime.skier_state import (FRAMES_PER_STEP, MAX_CANDIDATES, STATE_BYTES,  # noqa: E402
-                                            SkierState, SkierTables)
+                                            STATE_FRAMES, SkierState, SkierTables)
 from neuralplay.training.skier_tables import fit_tables, replay  # noqa: E402
 from neuralplay.training.skiing_dynamics_eval import heldout_paths, interleave_policies, plan_rollouts  # noqa: E402
 
@@ -123,7 +123,8 @@ def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scr
 def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="collected Skiing data: train/ fits the tables, heldout/ is measured")
-    ap.add_argument("--frames", type=int, default=7, help="context frames read (default 7: the shipped model's)")
+    ap.add_argument("--frames", type=int, default=STATE_FRAMES - 1,
+                    help=f"context frames read (default {STATE_FRAMES - 1}: the runtime's)")
     ap.add_argument("--rollouts", type=int, default=24, help="starts, planned as `eval skiing` plans them (default 24)")
     ap.add_argument("--horizon", type=int, default=300, help="steps a rollout (default 300)")
     ap.add_argument("--seed", type=int, default=0, help="the eval's seed: the same starts (default 0)")
