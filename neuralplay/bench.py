@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -117,6 +118,7 @@ def bench_skiing(checkpoint: str | None = None, tokenizer: str | None = None, st
         "threads": threads,
         "maskgit_steps": model.sampling.steps,
         "temperature": model.sampling.temperature,
+        "skier_box": None if model.skier_box is None else asdict(model.skier_box),
         "steps": steps,
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,

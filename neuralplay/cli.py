@@ -21,6 +21,8 @@ FITTED = ("skier-state",)  # train only: tables fit straight into a model's fold
 MASKGIT_HELP = "Skiing: MaskGIT passes a neural frame takes (default: the checkpoint's, recorded at export)"
 TEMPERATURE_HELP = ("Skiing: draw each code from the model's distribution at this temperature instead of taking "
                     "the most likely one (default 0: the most likely)")
+SKIER_BOX_HELP = ("Skiing: leave the skier's colour wherever the model draws it (default: painted over outside the "
+                  "rows and columns the skier can be in, where the model's skier-state tables give them)")
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
@@ -49,17 +51,24 @@ def maskgit_passes(args) -> int | None:
     return args.maskgit_steps
 
 
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """Neural Skiing's decoding options, as play, eval and bench take them."""
+    parser.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
+    parser.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
+    parser.add_argument("--no-skier-box", action="store_true", help=SKIER_BOX_HELP)
+
+
 def skiing_sampling(args) -> Sampling | None:
-    """Neural Skiing's decoding as --maskgit-steps and --temperature ask; None where neither
-    is given (the checkpoint's passes, the most likely codes)."""
+    """Neural Skiing's decoding as --maskgit-steps, --temperature and --no-skier-box ask; None
+    where none is given (the checkpoint's passes, the most likely codes, the skier's box)."""
     from neuralplay.runtime.skiing import Sampling
 
     passes = maskgit_passes(args)
     if args.temperature < 0:
         raise UserError(f"--temperature {args.temperature}: 0 (the most likely code) or more")
-    if passes is None and not args.temperature:
+    if passes is None and not args.temperature and not args.no_skier_box:
         return None
-    return Sampling(steps=passes, temperature=args.temperature)
+    return Sampling(steps=passes, temperature=args.temperature, skier_box=not args.no_skier_box)
 
 
 def cmd_play(args) -> int:
@@ -418,8 +427,7 @@ def build_parser() -> Parser:
     play.add_argument("--frameskip", type=int, default=4,
                       help="Skiing: console frames per step (4: 15 steps/s, as ALE's default)")
     play.add_argument("--seed", type=int, default=0)
-    play.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
-    play.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
+    add_decoding_arguments(play)
     play.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
     play.add_argument("--record", nargs="?", const="", metavar="PATH",
                       help="record the session (default path: the user data folder's recordings/)")
@@ -604,8 +612,7 @@ def build_parser() -> Parser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--report", help="write PNG pictures and charts to this folder")
     ev.add_argument("--closed-loop-steps", type=int, default=5000)
-    ev.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
-    ev.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
+    add_decoding_arguments(ev)
     ev.add_argument("--rollouts", type=int, default=6, metavar="R",
                     help="skiing: open-loop rollouts of 300 steps, shared round the held-out episodes (default 6)")
     ev.add_argument("--threads", type=int, default=2)
@@ -618,8 +625,7 @@ def build_parser() -> Parser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--steps", type=int, help="neural steps (default: Tetris 3000, Skiing 10000)")
     bench.add_argument("--threads", type=int, default=1)
-    bench.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
-    bench.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
+    add_decoding_arguments(bench)
     bench.set_defaults(func=cmd_bench)
     return p
 

@@ -2,7 +2,7 @@
 the runtime that integrates the velocities, and a warm start that adds them."""
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -12,8 +12,9 @@ pytest.importorskip("ale_py")
 
 from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
 from neuralplay.models.st_transformer import STConfig, STTransformer, skier_bins, skier_offset_bins  # noqa: E402
-from neuralplay.runtime.skiing import (STARTS_FILE, UNKNOWN_COLUMN, NeuralSkiing, graph_columns,  # noqa: E402
-                                      load_starts, recent_motion, skier_columns)
+from neuralplay.runtime.skiing import (STARTS_FILE, TOLD_COLUMN_ERROR, UNKNOWN_COLUMN, NeuralSkiing,  # noqa: E402
+                                      Sampling, SkierBox, graph_columns, load_starts, recent_motion, repaint,
+                                      skier_columns, stray_skier_pixels)
 from neuralplay.training.skiing_dynamics import (SKIER_SHIFT_PX, export_graphs, load_model,  # noqa: E402
                                                  model_from_checkpoint, noisy_recent, shift_skier, shifted_context,
                                                  warm_start)
@@ -190,6 +191,53 @@ def test_with_skier_state_tables_the_runtime_carries_the_column_by_them(tiny_ski
     assert NeuralSkiing(motion_export[0], tiny_skiing.tokenizer).skier_state is None  # no tables: the head's
     missing = neuralplay("train", "skier-state", "--data", str(tiny_skiing.data))
     assert missing.returncode != 0 and "needs --out FOLDER" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_stray_skier_pixels_are_those_outside_the_box_and_painted_as_their_neighbours():
+    frame = np.zeros((105, 80), np.uint8)
+    frame[22:26, 39:42] = SKIER  # the skier, at column 40
+    frame[50:53, 60:63] = FLAG
+    frame[51, 61] = SKIER  # a stray pixel within a flag, below the skier's rows
+    frame[24, 47] = SKIER  # one on the skier's rows, 7 px to its side, on snow
+    box = SkierBox(top=20, bottom=29, half_width=3.0)
+    stray = stray_skier_pixels(frame, box, column=40.0)
+    assert sorted(zip(*np.nonzero(stray))) == [(24, 47), (51, 61)]
+    assert sorted(zip(*np.nonzero(stray_skier_pixels(frame, box, column=np.nan)))) == [(51, 61)]  # rows only
+    painted = repaint(frame, stray)
+    assert painted[51, 61] == FLAG and painted[24, 47] == 0
+    assert np.array_equal(painted == SKIER, (frame == SKIER) & ~stray)
+
+
+def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(tiny_skiing, motion_export,
+                                                                                tmp_path):
+    folder = tmp_path / "motion"
+    shutil.copytree(motion_export[0], folder)
+    assert neuralplay("train", "skier-state", "--data", str(tiny_skiing.data), "--out", str(folder)).returncode == 0
+    neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0)
+    tables = neural.skier_state.tables
+    assert neural.skier_box == SkierBox(*tables.rows, tables.reach + TOLD_COLUMN_ERROR)
+    start = load_starts(folder)[0]
+    neural.reset(start.frames, start.actions_into_frames())
+    for action in (1, 2, 0, 0, 2):  # a real forward each step: whatever it draws, none strays
+        frame = neural.step(action)
+        assert not stray_skier_pixels(frame, neural.skier_box, neural.columns[-1]).any()
+    drawn = neural.frame.copy()
+    drawn[60:62, 5:7] = SKIER  # as a model drawing the skier's colour at a tree
+    neural.frame, before = drawn, neural.tokens.copy()
+    neural.keep_skier_to_box()
+    assert not (neural.frame == SKIER)[60:62, 5:7].any()
+    changed = np.nonzero(neural.tokens != before)[0]
+    assert set(changed) <= {7 * 10 + 0}  # only the painted patch (row 7, column 0) is encoded again
+    assert neural.tokens[70] == neural.tokenizer.encode(neural.frame[None]).reshape(-1)[70]
+    left = NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=None, skier_box=False))
+    assert left.skier_box is None
+    ask = ["eval", "skiing", "--json", "--data", str(tiny_skiing.data), "--checkpoint", str(folder),
+           "--tokenizer", str(tiny_skiing.tokenizer), "--rollouts", "1"]
+    for flags, box in (([], asdict(neural.skier_box)), (["--no-skier-box"], None)):
+        result = neuralplay(*ask, *flags)
+        assert result.returncode == 0 and json.loads(result.stdout)["skier_box"] == box, result.stderr
+    replace(tables, rows=None).save(folder / "skier_state.npz")  # tables fit before the rows were
+    assert NeuralSkiing(folder, tiny_skiing.tokenizer).skier_box is None
 
 
 def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):

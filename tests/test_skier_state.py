@@ -1,6 +1,7 @@
 """The skier's state: tables fit from ALE replays (training.skier_tables), read off real frames
 and stepped by the keys (runtime.skier_state), and the runtime's column carried by them."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,6 +22,16 @@ def test_a_sprite_is_its_mask_and_leftmost_column():
     key, left = sprite(frame)
     assert left == 10 and key[:2] == (3, 2)
     assert sprite(np.zeros((105, 80), np.uint8))[0] is None
+
+
+def test_the_reach_is_the_farthest_a_sprites_pixel_lies_from_its_mean_column():
+    frame = np.zeros((105, 80), np.uint8)
+    frame[20, 10:13] = SKIER
+    frame[21, 12:14] = SKIER  # columns 10, 11, 12, 12, 13: mean 11.6, and 10 lies 1.6 from it
+    wide, _ = sprite(frame)
+    narrow, _ = sprite(np.where(np.arange(80) == 30, SKIER, 0).astype(np.uint8)[None].repeat(105, 0))
+    tables = SkierTables(*(np.zeros(1),) * 7, walls=(0, 1), states=np.zeros((1, 5)), sprites={narrow: (), wide: ()})
+    assert tables.reach == pytest.approx(1.6)
 
 
 def test_the_slopes_shift_is_the_rows_it_moved_up():
@@ -80,7 +91,7 @@ def test_a_context_without_a_skier_reads_nothing(tables):
     assert np.isnan(state.step(1))
 
 
-def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_path, tables):
+def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_path, replayed, tables):
     path = train_skier_state(tiny_skiing.data, tmp_path / "model")
     assert path == tmp_path / "model" / TABLES_FILE
     meta = json.loads(path.with_suffix(".json").read_text())
@@ -89,6 +100,11 @@ def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_pat
     for name in SkierTables.TABLES + ("states",):
         assert np.array_equal(getattr(loaded, name), getattr(tables, name))
     assert loaded.walls == tables.walls and loaded.sprites.keys() == tables.sprites.keys()
+    frames = np.concatenate([episode["frames"] for _, _, episode in replayed])
+    drawn = np.nonzero((frames == SKIER).any(axis=(0, 2)))[0]
+    assert loaded.rows == tables.rows == (drawn.min(), drawn.max()) and meta["skier_rows"] == list(tables.rows)
+    older = replace(tables, rows=None).save(tmp_path / "older.npz")  # tables fit before the rows were
+    assert SkierTables.load(older).rows is None
     assert all(np.array_equal(loaded.sprites[k][1], tables.sprites[k][1]) for k in tables.sprites)
     with pytest.raises(UserError, match="no skier-state tables"):
         SkierTables.load(tmp_path / "none.npz")

@@ -51,6 +51,11 @@ def sprite(frame: np.ndarray) -> tuple[SpriteKey | None, int]:
     return (mask.shape[0], mask.shape[1], np.packbits(mask).tobytes()), int(xs.min())
 
 
+def sprite_mask(height: int, width: int, bits: bytes) -> np.ndarray:
+    """A sprite key's mask (height, width) bool."""
+    return np.unpackbits(np.frombuffer(bits, np.uint8))[:height * width].reshape(height, width).astype(bool)
+
+
 def slope_shift(before: np.ndarray, after: np.ndarray, shifts=SCROLL_SHIFTS) -> int:
     """How many rows (105x80) the slope moved up from one frame to the next: of `shifts`, the
     one under which the frame before, moved, differs least from the frame after, away from
@@ -86,8 +91,18 @@ class SkierTables:
     walls: tuple[int, int]
     states: np.ndarray
     sprites: dict[SpriteKey, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    rows: tuple[int, int] | None = None  # the first and last row (105x80) any frame draws the skier in; older tables: None
 
     TABLES = ("turn", "timer", "speed", "b19", "b20", "move", "downhill")
+
+    @property
+    def reach(self) -> float:
+        """The farthest any sprite's pixel lies from the sprite's mean column, in pixels."""
+        farthest = 0.0
+        for height, width, bits in self.sprites:
+            columns = np.nonzero(sprite_mask(height, width, bits))[1]
+            farthest = max(farthest, float(np.abs(columns - columns.mean()).max()))
+        return farthest
 
     @property
     def offsets(self) -> tuple[int, int]:
@@ -101,8 +116,9 @@ class SkierTables:
         keys = list(self.sprites)
         ragged = {"bits": [np.frombuffer(k[2], np.uint8) for k in keys],
                   "headings": [self.sprites[k][0] for k in keys], "offsets": [self.sprites[k][1] for k in keys]}
+        rows = {} if self.rows is None else {"rows": np.array(self.rows, np.int64)}
         np.savez_compressed(
-            path, **{name: getattr(self, name) for name in self.TABLES}, walls=np.array(self.walls),
+            path, **{name: getattr(self, name) for name in self.TABLES}, walls=np.array(self.walls), **rows,
             states=self.states, sprite_shapes=np.array([k[:2] for k in keys], np.int64).reshape(-1, 2),
             **{f"sprite_{name}": np.concatenate(parts) for name, parts in ragged.items()},
             **{f"sprite_{name}_lengths": np.array([len(p) for p in parts]) for name, parts in ragged.items()})
@@ -122,7 +138,7 @@ class SkierTables:
                            for (h, w), bits, hd, off in zip(z["sprite_shapes"], *parts.values())}
                 tables = cls(**{name: z[name].astype(np.int64) for name in cls.TABLES},
                              walls=tuple(int(w) for w in z["walls"]), states=z["states"].astype(np.int64),
-                             sprites=sprites)
+                             sprites=sprites, rows=tuple(int(r) for r in z["rows"]) if "rows" in z.files else None)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             raise UserError(f"{path} is not a skier-state table file ({type(err).__name__}): {FIX}") from None
         if not sprites or tables.turn.shape != (256, 256, 3) or tables.states.shape[1:] != (len(STATE_BYTES),):

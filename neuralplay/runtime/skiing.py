@@ -13,7 +13,12 @@ taken, so motion slower than a pixel a step adds up. Where the model's folder al
 skier-state tables (`skier_state.npz`, `neuralplay train skier-state`), the column comes
 from them instead: reset reads ALE's skier state off the real frames and each step moves it
 on by the key (`neuralplay.runtime.skier_state`), and the column drawn moves as that
-state's does.
+state's does. Tables that also give the rows the skier is drawn in keep the skier's colour
+to its box: each frame decoded has the skier-coloured pixels outside those rows, or further
+from the told column than the sprite reaches (plus `TOLD_COLUMN_ERROR`), painted over with
+their neighbours' colour, and the patches painted encoded again before the frame is cached.
+Without it the model's stray skier-coloured blobs (at a tree or a flag it draws near the
+skier) pull the skier's reading off, and the model reads them back as the skier.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import skier_x
+from neuralplay.games.skiing import SKIER, SNOW, skier_x
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
 from neuralplay.runtime.skier_state import STATE_FRAMES, TABLES_FILE, SkierState, SkierTables
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
@@ -40,6 +45,10 @@ FIX = ("pass the folder of a Skiing dynamics model's graphs, or make one with `n
 
 MOTION_FRAMES = 4  # the skier's recent motion: its mean column change over the last this many frames
 UNKNOWN_COLUMN = -1.0  # what the graphs read where a frame shows no skier
+# How far (px at 105x80) the skier may be drawn from the column the skier state tells, beyond
+# its sprite's reach, before its colour there is painted over: chosen by `eval skiing
+# --rollouts 24` over 0.25, 0.75 and 1 (docs/skiing.md, "The skier's box").
+TOLD_COLUMN_ERROR = 0.75
 
 
 def skier_columns(frames: np.ndarray) -> np.ndarray:
@@ -67,6 +76,40 @@ def graph_columns(columns: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(columns, np.float32), nan=UNKNOWN_COLUMN)
 
 
+@dataclass(frozen=True)
+class SkierBox:
+    """Where real frames draw the skier: between rows `top` and `bottom` (inclusive) and
+    within `half_width` columns of its column."""
+
+    top: int
+    bottom: int
+    half_width: float
+
+
+def stray_skier_pixels(frame: np.ndarray, box: SkierBox, column: float) -> np.ndarray:
+    """The skier-coloured pixels of a palette frame outside the box around `column` (H, W)
+    bool; outside its rows only where the column is unknown (NaN)."""
+    rows, cols = np.indices(frame.shape)
+    inside = (rows >= box.top) & (rows <= box.bottom)
+    if not np.isnan(column):
+        inside &= np.abs(cols - column) <= box.half_width
+    return (frame == SKIER) & ~inside
+
+
+def repaint(frame: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """The frame with `pixels` painted the most common colour of their 3x3 neighbours, of
+    those not in any colour the pixels have (the frame's most common such colour where no
+    neighbour is; snow where none is)."""
+    out, height, width = frame.copy(), *frame.shape
+    other = ~np.isin(frame, np.unique(frame[pixels]))
+    fallback = np.bincount(frame[other]).argmax() if other.any() else SNOW
+    for y, x in zip(*np.nonzero(pixels)):
+        near = (slice(max(y - 1, 0), min(y + 2, height)), slice(max(x - 1, 0), min(x + 2, width)))
+        around = frame[near][other[near]]
+        out[y, x] = np.bincount(around).argmax() if len(around) else fallback
+    return out
+
+
 def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
     """How many tokens stay masked after each step (cosine schedule), ending at 0."""
     return [int(n_tokens * math.cos(math.pi / 2 * (s + 1) / steps)) for s in range(steps)]
@@ -76,6 +119,7 @@ def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
 class Sampling:
     steps: int | None = 3  # MaskGIT passes per frame (one more pass then caches the frame); None: the checkpoint's
     temperature: float = 0.0  # 0: the most likely token at each pass (Skiing is deterministic)
+    skier_box: bool = True  # paint over the skier's colour outside its box, where the skier-state tables give one
 
 
 @dataclass
@@ -159,6 +203,14 @@ class NeuralSkiing:
         self.skier_state = (SkierState(SkierTables.load(tables), seed)
                             if self.skier_motion and tables.is_file() else None)
         self.anchor: tuple[float, float] | None = None  # the column drawn and the state's, at reset
+        self.skier_box = self.box_of(self.skier_state.tables) if self.skier_state and self.sampling.skier_box else None
+
+    @staticmethod
+    def box_of(tables: SkierTables) -> SkierBox | None:
+        """The skier's box the tables give: the rows the training frames draw it in, and the
+        sprites' reach from their mean column plus the told column's error (older tables,
+        without the rows: none)."""
+        return None if tables.rows is None else SkierBox(*tables.rows, tables.reach + TOLD_COLUMN_ERROR)
 
     def recorded_vocabulary(self, tokenizer: SkiingTokenizer) -> Vocabulary | RowVocabulary | None:
         """What decoding keeps to, as the export recorded it: the tokens of each row of the
@@ -235,6 +287,8 @@ class NeuralSkiing:
             feeds.update(column=graph_columns([column]), recent=self.recent())
         self.tokens = self.sample_tokens(feeds)
         self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
+        if self.skier_box is not None:
+            self.keep_skier_to_box()
         if self.skier_motion and np.isnan(self.columns[-1]):  # lost (or never seen): read it off the frame drawn
             drawn = skier_x(self.frame)
             self.columns[-1] = np.nan if drawn is None else drawn
@@ -244,6 +298,19 @@ class NeuralSkiing:
         if self.skier_motion:
             self.velocities = outputs[2][0]
         return self.frame
+
+    def keep_skier_to_box(self) -> None:
+        """Paint over the skier-coloured pixels the frame shows outside the skier's box, and
+        encode the patches painted again so that the cache holds what is shown."""
+        column = self.columns[-1] if self.skier_motion else np.nan
+        stray = stray_skier_pixels(self.frame, self.skier_box, column)
+        if not stray.any():
+            return
+        self.frame = repaint(self.frame, stray)
+        ys, xs = np.nonzero(stray)
+        patch_h, patch_w = -(-self.frame.shape[0] // self.grid[0]), self.frame.shape[1] // self.grid[1]
+        painted = np.unique(ys // patch_h * self.grid[1] + xs // patch_w)
+        self.tokens[painted] = self.tokenizer.encode(self.frame[None]).reshape(-1)[painted]
 
     def state_column(self, action: int) -> float:
         """The skier-state's next column under `action`, as the model's frames draw it: the

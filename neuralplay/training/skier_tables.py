@@ -6,7 +6,7 @@ name (each key held for the 4 frames of a step), reading the RAM before every fr
 byte's change is tabled by two or three sources (`FACTORED`), its most common value for
 each value of them; the tables are then laid out dense over every value of their sources
 (a speed never seen takes the nearest seen with the same other sources), beside the slope's
-downhill motion and what each of the skier's sprites shows.
+downhill motion, what each of the skier's sprites shows and the rows the skier is drawn in.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import downsample, make_env, to_palette
+from neuralplay.games.skiing import SKIER, downsample, make_env, to_palette
 from neuralplay.runtime.skier_state import FRAMES_PER_STEP, STATE_BYTES, SUBPIXELS, TABLES_FILE, SkierTables, sprite
 from neuralplay.training.skiing_data import load_episode
 from neuralplay.training.skiing_dynamics_eval import seed_of
@@ -173,6 +173,12 @@ def sprites_shown(replays: list) -> dict:
     return {k: (np.array(sorted(headings[k])), np.array(sorted(offsets[k]))) for k in headings}
 
 
+def skier_rows(replays: list) -> tuple[int, int]:
+    """The first and last row the episodes' frames draw the skier in."""
+    drawn = np.concatenate([np.nonzero((episode["frames"] == SKIER).any(axis=(0, 2)))[0] for _, _, episode in replays])
+    return int(drawn.min()), int(drawn.max())
+
+
 def fit_tables(replays: list) -> SkierTables:
     """The skier-state tables of replayed episodes ((rams, keys, episode) each)."""
     tables = fit(FACTORED, [(rams, keys) for rams, keys, _ in replays])
@@ -183,7 +189,7 @@ def fit_tables(replays: list) -> SkierTables:
     dense = {target: tables[target].dense() for target in FACTORED}
     return SkierTables(turn=dense[HEADING], timer=dense[TIMER], speed=dense[SPEED], b19=dense[B19], b20=dense[B20],
                        move=dense[MOVE], downhill=downhill_table([rams for rams, _, _ in replays]),
-                       walls=tables["walls"], sprites=sprites,
+                       walls=tables["walls"], sprites=sprites, rows=skier_rows(replays),
                        states=np.unique(np.concatenate([rams[:, list(STATE_BYTES)] for rams, _, _ in replays]), axis=0))
 
 
@@ -201,6 +207,6 @@ def train_skier_state(data: Path, out: Path) -> Path:
     path = tables.save(out / TABLES_FILE)
     meta = {"game": "skiing", "kind": "skier-state", "data": str(data), "episodes": [p.name for p in paths],
             "console_frames": int(sum(len(keys) - 1 for _, keys, _ in replays)), "states": int(len(tables.states)),
-            "sprites": len(tables.sprites), "walls": list(tables.walls), "seconds": round(time.time() - started, 1)}
+            "sprites": len(tables.sprites), "skier_rows": list(tables.rows), "walls": list(tables.walls), "seconds": round(time.time() - started, 1)}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return path

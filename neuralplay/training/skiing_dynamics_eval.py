@@ -44,6 +44,7 @@ taking the log keeps one perfect frame from dominating the mean.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -329,7 +330,8 @@ def evaluate_checkpoint(folder: str | None, tokenizer: str | None, data_dir: Pat
     model = NeuralSkiing(folder, tokenizer, threads=threads, seed=seed, sampling=sampling)
     metrics, shown = _evaluate(model, Path(data_dir) / "heldout", teacher_forced, rollouts, horizon, seed)
     result = {"checkpoint": model.identity, "data": str(data_dir), "maskgit_steps": model.sampling.steps,
-              "temperature": model.sampling.temperature, **metrics}
+              "temperature": model.sampling.temperature,
+              "skier_box": None if model.skier_box is None else asdict(model.skier_box), **metrics}
     if report is not None:
         write_report(Path(report), result, shown["strips"], shown["tracks"])
         result["report"] = str(report)
@@ -371,6 +373,9 @@ def summary_lines(result: dict) -> list[str]:
         f"  pixels that change from the frame before, in the open loop: {pct(result['changed_pixel_share'])} "
         f"(ALE's: {pct(result['real_changed_pixel_share'])})",
         f"  one step: {result['step_ms_p50']} ms (median)",
+        "  the skier's colour: " + ("left wherever the model draws it" if not result.get("skier_box") else
+                                     "kept to rows {top}-{bottom}, {half_width:.2f} px either side of the told column"
+                                     .format(**result["skier_box"])),
     ]
 
 
