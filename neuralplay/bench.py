@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,9 +115,7 @@ def bench_skiing(checkpoint: str | None = None, tokenizer: str | None = None, st
         "neural_ms_p99": round(float(np.percentile(times, 99)) * 1e3, 3),
         "startup_s": round(startup_seconds("skiing", checkpoint, tokenizer), 3),
         "threads": threads,
-        "maskgit_steps": model.sampling.steps,
-        "temperature": model.sampling.temperature,
-        "skier_box": None if model.skier_box is None else asdict(model.skier_box),
+        **model.decoding,
         "steps": steps,
         "rss_mb_start": rss_start,
         "rss_mb_end": rss_end,

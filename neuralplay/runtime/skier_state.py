@@ -91,7 +91,7 @@ class SkierTables:
     walls: tuple[int, int]
     states: np.ndarray
     sprites: dict[SpriteKey, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    rows: tuple[int, int] | None = None  # the first and last row (105x80) any frame draws the skier in; older tables: None
+    rows: tuple[int, int] | None = None  # the first and last row (105x80) frames draw the skier in; older tables: None
 
     TABLES = ("turn", "timer", "speed", "b19", "b20", "move", "downhill")
 

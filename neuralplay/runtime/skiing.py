@@ -23,7 +23,7 @@ skier) pull the skier's reading off, and the model reads them back as the skier.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -89,11 +89,13 @@ class SkierBox:
 def stray_skier_pixels(frame: np.ndarray, box: SkierBox, column: float) -> np.ndarray:
     """The skier-coloured pixels of a palette frame outside the box around `column` (H, W)
     bool; outside its rows only where the column is unknown (NaN)."""
-    rows, cols = np.indices(frame.shape)
-    inside = (rows >= box.top) & (rows <= box.bottom)
+    ys, xs = np.nonzero(frame == SKIER)
+    outside = (ys < box.top) | (ys > box.bottom)
     if not np.isnan(column):
-        inside &= np.abs(cols - column) <= box.half_width
-    return (frame == SKIER) & ~inside
+        outside |= np.abs(xs - column) > box.half_width
+    stray = np.zeros(frame.shape, bool)
+    stray[ys[outside], xs[outside]] = True
+    return stray
 
 
 def repaint(frame: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -233,6 +235,13 @@ class NeuralSkiing:
         if self.skier_state is not None:
             return max(past, MOTION_FRAMES + 1, STATE_FRAMES)
         return max(past, MOTION_FRAMES + 1) if self.skier_motion else past
+
+    @property
+    def decoding(self) -> dict:
+        """How its frames are decoded, as eval and bench report it: the MaskGIT passes, the
+        temperature and the skier's box (None where there is none)."""
+        return {"maskgit_steps": self.sampling.steps, "temperature": self.sampling.temperature,
+                "skier_box": None if self.skier_box is None else asdict(self.skier_box)}
 
     @property
     def reward_per_step(self) -> float:

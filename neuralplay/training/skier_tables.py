@@ -207,6 +207,7 @@ def train_skier_state(data: Path, out: Path) -> Path:
     path = tables.save(out / TABLES_FILE)
     meta = {"game": "skiing", "kind": "skier-state", "data": str(data), "episodes": [p.name for p in paths],
             "console_frames": int(sum(len(keys) - 1 for _, keys, _ in replays)), "states": int(len(tables.states)),
-            "sprites": len(tables.sprites), "skier_rows": list(tables.rows), "walls": list(tables.walls), "seconds": round(time.time() - started, 1)}
+            "sprites": len(tables.sprites), "skier_rows": list(tables.rows), "walls": list(tables.walls),
+            "seconds": round(time.time() - started, 1)}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return path

@@ -44,7 +44,6 @@ taking the log keeps one perfect frame from dominating the mean.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -329,9 +328,7 @@ def evaluate_checkpoint(folder: str | None, tokenizer: str | None, data_dir: Pat
     heldout_paths(Path(data_dir) / "heldout")  # fail on missing data before loading models
     model = NeuralSkiing(folder, tokenizer, threads=threads, seed=seed, sampling=sampling)
     metrics, shown = _evaluate(model, Path(data_dir) / "heldout", teacher_forced, rollouts, horizon, seed)
-    result = {"checkpoint": model.identity, "data": str(data_dir), "maskgit_steps": model.sampling.steps,
-              "temperature": model.sampling.temperature,
-              "skier_box": None if model.skier_box is None else asdict(model.skier_box), **metrics}
+    result = {"checkpoint": model.identity, "data": str(data_dir), **model.decoding, **metrics}
     if report is not None:
         write_report(Path(report), result, shown["strips"], shown["tracks"])
         result["report"] = str(report)
