@@ -8,12 +8,13 @@ import pytest
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER
-from neuralplay.runtime.skier_state import (COLUMN, FRAMES_PER_STEP, STATE_BYTES, TABLES_FILE, SkierState,
-                                            SkierTables, slope_shift, sprite)
+from neuralplay.runtime.skier_state import (COLUMN, FRAMES_PER_STEP, STATE_BYTES, SUBPIXELS, TABLES_FILE,
+                                            SkierState, SkierTables, slope_shift, sprite)
 
 pytest.importorskip("ale_py")
 
-from neuralplay.training.skier_tables import fit_tables, position, replay, train_skier_state  # noqa: E402
+from neuralplay.training.skier_tables import (MOST_ROWS_A_FRAME, fit_tables, position, replay,  # noqa: E402
+                                              rows_scrolled, train_skier_state)
 
 
 def test_a_sprite_is_its_mask_and_leftmost_column():
@@ -42,6 +43,18 @@ def test_the_slopes_shift_is_the_rows_it_moved_up():
     after[14:89 - 3] = before[17:89]  # the slope moved up 3 rows
     after[89 - 3:89] = 0
     assert slope_shift(before, after) == 3 and slope_shift(before, before) == 0
+
+
+def test_the_rows_scrolled_follow_the_objects_when_one_leaves_the_top():
+    objects = np.array([[200, 150, 100, 50],
+                        [201, 151, 101, 51],  # all 1 row on
+                        [151, 102, 52, 10],  # the first left: the rest a place down the list, 1 row on
+                        [151, 102, 52, 10]])
+    assert rows_scrolled(objects).tolist() == [1, 1, 0]
+
+
+def test_the_downhill_motion_fit_from_replays_is_a_few_rows_a_frame_at_most(tables):
+    assert tables.downhill.min() >= 0 and tables.downhill.max() < MOST_ROWS_A_FRAME * SUBPIXELS
 
 
 @pytest.fixture(scope="module")

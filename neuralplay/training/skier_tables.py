@@ -143,14 +143,27 @@ def fit(model: dict, episodes: list) -> dict:
     return {**tables, "walls": (low * SUBPIXELS, high * SUBPIXELS + SUBPIXELS - 1)}
 
 
+MOST_ROWS_A_FRAME = 16  # more than the slope moves in a console frame (native rows)
+
+
+def rows_scrolled(objects: np.ndarray) -> np.ndarray:
+    """The native rows the slope moved up each console frame, from the objects' rows (T, 8)
+    before each: their most common change (mod 256). Where an object has left the top, the
+    others move down a place in the list, so then they are compared a place apart."""
+    same = np.diff(objects, axis=0) % 256
+    moved_down = (objects[1:, :-1] - objects[:-1, 1:]) % 256
+    rows = np.array([np.bincount(r).argmax() for r in same])
+    left = rows >= MOST_ROWS_A_FRAME
+    rows[left] = [np.bincount(r).argmax() for r in moved_down[left]]
+    return rows
+
+
 def downhill_table(rams_list: list[np.ndarray]) -> np.ndarray:
     """The slope's motion a frame in 1/32 px: the objects' rows moved times 32 plus the
     downhill sub-pixel byte's change, most common by speed and RAM[20]."""
     counts = defaultdict(Counter)
     for rams in rams_list:
-        rows = np.diff(rams[:, SCROLL_BYTES], axis=0) % 256
-        scrolled = np.array([Counter(r.tolist()).most_common(1)[0][0] for r in rows])
-        motion = SUBPIXELS * scrolled + np.diff(rams[:, DOWNHILL_SUBPIXEL])
+        motion = SUBPIXELS * rows_scrolled(rams[:, SCROLL_BYTES]) + np.diff(rams[:, DOWNHILL_SUBPIXEL])
         for i, m in enumerate(motion):
             counts[(rams[i, SPEED], rams[i, B20])][int(m)] += 1
     out = np.zeros((256, 256), np.int64)
