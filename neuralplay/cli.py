@@ -23,6 +23,9 @@ TEMPERATURE_HELP = ("Skiing: draw each code from the model's distribution at thi
                     "the most likely one (default 0: the most likely)")
 SKIER_BOX_HELP = ("Skiing: leave the skier's colour wherever the model draws it (default: painted over outside the "
                   "rows and columns the skier can be in, where the model's skier-state tables give them)")
+SLOPE_SCROLL_HELP = ("Skiing: leave the frame before as the model drew it (default: its slope moved up by the "
+                     "skier state's downhill motion before the next frame is drawn, where the model's skier-state "
+                     "tables give it)")
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
@@ -56,19 +59,22 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--maskgit-steps", type=int, metavar="N", help=MASKGIT_HELP)
     parser.add_argument("--temperature", type=float, default=0.0, metavar="T", help=TEMPERATURE_HELP)
     parser.add_argument("--no-skier-box", action="store_true", help=SKIER_BOX_HELP)
+    parser.add_argument("--no-slope-scroll", action="store_true", help=SLOPE_SCROLL_HELP)
 
 
 def skiing_sampling(args) -> Sampling | None:
-    """Neural Skiing's decoding as --maskgit-steps, --temperature and --no-skier-box ask; None
-    where none is given (the checkpoint's passes, the most likely codes, the skier's box)."""
+    """Neural Skiing's decoding as --maskgit-steps, --temperature, --no-skier-box and
+    --no-slope-scroll ask; None where none is given (the checkpoint's passes, the most likely
+    codes, the skier's box, the slope scrolled)."""
     from neuralplay.runtime.skiing import Sampling
 
     passes = maskgit_passes(args)
     if args.temperature < 0:
         raise UserError(f"--temperature {args.temperature}: 0 (the most likely code) or more")
-    if passes is None and not args.temperature and not args.no_skier_box:
+    if passes is None and not args.temperature and not args.no_skier_box and not args.no_slope_scroll:
         return None
-    return Sampling(steps=passes, temperature=args.temperature, skier_box=not args.no_skier_box)
+    return Sampling(steps=passes, temperature=args.temperature, skier_box=not args.no_skier_box,
+                    slope_scroll=not args.no_slope_scroll)
 
 
 def cmd_play(args) -> int:

@@ -200,6 +200,7 @@ def test_bench_and_play_from_the_command_line(tiny_skiing):
                 "threads", "rss_mb_start", "rss_mb_end"):
         assert facts[key] > 0, key
     assert facts["maskgit_steps"] == 2 and facts["temperature"] == 0 and facts["skier_box"] is None  # no tables
+    assert facts["slope_scroll"] is False  # nor a downhill motion to scroll by
     result = neuralplay("play", "skiing", "--compare", "--autopilot", "--max-steps", "10", "--speed", "8", *folders)
     assert result.returncode == 0, result.stderr
     result = neuralplay("eval", "skiing", "--json", "--data", str(tiny_skiing.data), "--temperature", "0.5", *folders)

@@ -3,6 +3,7 @@ the runtime that integrates the velocities, and a warm start that adds them."""
 import json
 import shutil
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("ale_py")
 
-from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
+from neuralplay.games.skiing import FLAG, SKIER, SNOW  # noqa: E402
+from neuralplay.runtime.skier_state import HUD_ROWS, SLOPE_END  # noqa: E402
 from neuralplay.models.st_transformer import STConfig, STTransformer, skier_bins, skier_offset_bins  # noqa: E402
 from neuralplay.runtime.skiing import (STARTS_FILE, TOLD_COLUMN_ERROR, UNKNOWN_COLUMN, NeuralSkiing,  # noqa: E402
                                       Sampling, SkierBox, graph_columns, load_starts, recent_motion, repaint,
-                                      skier_columns, stray_skier_pixels)
+                                      rows_moved, scroll_slope, skier_columns, stray_skier_pixels)
 from neuralplay.training.skiing_dynamics import (SKIER_SHIFT_PX, export_graphs, load_model,  # noqa: E402
                                                  model_from_checkpoint, noisy_recent, shift_skier, shifted_context,
                                                  warm_start)
@@ -208,11 +210,40 @@ def test_stray_skier_pixels_are_those_outside_the_box_and_painted_as_their_neigh
     assert np.array_equal(painted == SKIER, (frame == SKIER) & ~stray)
 
 
-def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(tiny_skiing, motion_export,
-                                                                                tmp_path):
+def test_scrolling_the_slope_moves_it_up_and_holds_the_hud_the_logo_and_the_skier():
+    border, tree = 1, 4
+    frame = np.full((105, 80), SNOW, np.uint8)
+    frame[:, :4] = frame[:, 76:] = border
+    frame[5, 30] = frame[95, 36:40] = border  # a HUD digit, the logo
+    frame[40:44, 50] = FLAG
+    frame[88, 20:27] = tree  # coming in at the bottom
+    frame[20:24, 40] = SKIER
+    frame[22, 41] = FLAG  # a flag beside the skier
+    moved = scroll_slope(frame, 2)
+    assert (moved[38:42, 50] == FLAG).all() and (moved[42:44, 50] == SNOW).all()
+    assert (moved[86, 20:27] == tree).all() and (moved[88, 20:27] == SNOW).all()
+    assert np.array_equal(moved == SKIER, frame == SKIER) and moved[20, 41] == FLAG
+    assert (moved[SLOPE_END - 2:SLOPE_END, :4] == border).all()  # the rows come in with the borders
+    assert np.array_equal(moved[:HUD_ROWS], frame[:HUD_ROWS]) and np.array_equal(moved[SLOPE_END:], frame[SLOPE_END:])
+    assert np.array_equal(scroll_slope(frame, 0), frame)
+
+
+def test_the_rows_moved_are_whole_rows_up_and_none_where_unknown():
+    assert rows_moved(3.9, 4.1) == 1 and rows_moved(4.0, 4.9) == 0 and rows_moved(2.0, 4.5) == 2
+    assert rows_moved(np.nan, 2.0) == 0 and rows_moved(5.0, 3.0) == 0 and rows_moved(0.0, 50.0) == 7
+
+
+def with_skier_tables(tiny_skiing, motion_export, tmp_path) -> Path:
+    """A copy of the skier-motion export with skier-state tables fit beside it by the CLI."""
     folder = tmp_path / "motion"
     shutil.copytree(motion_export[0], folder)
     assert neuralplay("train", "skier-state", "--data", str(tiny_skiing.data), "--out", str(folder)).returncode == 0
+    return folder
+
+
+def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(tiny_skiing, motion_export,
+                                                                                tmp_path):
+    folder = with_skier_tables(tiny_skiing, motion_export, tmp_path)
     neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0)
     tables = neural.skier_state.tables
     assert neural.skier_box == SkierBox(*tables.rows, tables.reach + TOLD_COLUMN_ERROR)
@@ -233,11 +264,36 @@ def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(
     assert left.skier_box is None
     ask = ["eval", "skiing", "--json", "--data", str(tiny_skiing.data), "--checkpoint", str(folder),
            "--tokenizer", str(tiny_skiing.tokenizer), "--rollouts", "1"]
-    for flags, box in (([], asdict(neural.skier_box)), (["--no-skier-box"], None)):
+    for flags, box, scroll in (([], asdict(neural.skier_box), True), (["--no-skier-box"], None, True),
+                               (["--no-slope-scroll"], asdict(neural.skier_box), False)):
         result = neuralplay(*ask, *flags)
-        assert result.returncode == 0 and json.loads(result.stdout)["skier_box"] == box, result.stderr
+        assert result.returncode == 0, result.stderr
+        facts = json.loads(result.stdout)
+        assert facts["skier_box"] == box and facts["slope_scroll"] is scroll
     replace(tables, rows=None).save(folder / "skier_state.npz")  # tables fit before the rows were
     assert NeuralSkiing(folder, tiny_skiing.tokenizer).skier_box is None
+
+
+def test_a_scroll_computes_the_last_frames_cache_entry_again_from_the_slope_moved(tiny_skiing, motion_export,
+                                                                                   tmp_path):
+    folder = with_skier_tables(tiny_skiing, motion_export, tmp_path)
+    neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0)
+    assert neural.slope_scroll and neural.decoding["slope_scroll"]
+    start = load_starts(folder)[0]
+    neural.reset(start.frames, start.actions_into_frames())
+    assert neural.scroll_cached_frame(2) is neural.cache  # the last frame is real, read whole by the prefill
+    neural.step(0)
+    cache = neural.cache
+    assert neural.scroll_cached_frame(0) is cache
+    tokens = neural.tokenizer.encode(scroll_slope(neural.frame, 2)[None]).reshape(1, -1)
+    entry = neural._run({**neural.cached_with, "tokens": tokens})[1]
+    scrolled = neural.scroll_cached_frame(2)
+    np.testing.assert_array_equal(scrolled[:, :, :, :, -1:], entry)  # (layers, k/v, tokens, heads, frames, dims)
+    np.testing.assert_array_equal(scrolled[:, :, :, :, :-1], cache[:, :, :, :, :-1])
+    assert not np.array_equal(scrolled, cache)
+    assert scrolled.shape == cache.shape and neural.step(1).shape == (105, 80)  # the context stays bounded
+    still = NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=None, slope_scroll=False))
+    assert not still.slope_scroll
 
 
 def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):

@@ -239,6 +239,12 @@ class SkierState:
         return self.column
 
     @property
+    def downhill(self) -> float:
+        """How far (rows at 105x80) the slope has moved up since the frames read (the
+        candidates' median), NaN if unread."""
+        return float(np.median(self.candidates[:, DOWNHILL])) / (2 * SUBPIXELS) if len(self.candidates) else np.nan
+
+    @property
     def column(self) -> float:
         """ALE's column of the skier in native pixels (the candidates' median), NaN if unread."""
         return float(np.median(self.candidates[:, COLUMN])) / SUBPIXELS if len(self.candidates) else np.nan

@@ -19,6 +19,13 @@ from the told column than the sprite reaches (plus `TOLD_COLUMN_ERROR`), painted
 their neighbours' colour, and the patches painted encoded again before the frame is cached.
 Without it the model's stray skier-coloured blobs (at a tree or a flag it draws near the
 skier) pull the skier's reading off, and the model reads them back as the skier.
+
+The skier state also carries the slope's downhill motion. Where it moves the slope up by
+whole rows in a step, the frame before is moved up by them first (`scroll_slope`: the HUD,
+the logo and the skier stay, the rows that come in at the bottom are bare snow), and its
+keys and values in the cache are computed again from it, so that the model draws the next
+frame on a slope that has moved. The model did not learn the scroll (its slope stands
+still, docs/skiing.md); it draws what comes of it.
 """
 from __future__ import annotations
 
@@ -32,7 +39,8 @@ import numpy as np
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import SKIER, SNOW, skier_x
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
-from neuralplay.runtime.skier_state import STATE_FRAMES, TABLES_FILE, SkierState, SkierTables
+from neuralplay.runtime.skier_state import (HUD_ROWS, SCROLL_SHIFTS, SLOPE_END, STATE_FRAMES, TABLES_FILE,
+                                            SkierState, SkierTables)
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
 
 GAME = "skiing"
@@ -112,6 +120,30 @@ def repaint(frame: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+def scroll_slope(frame: np.ndarray, rows: int) -> np.ndarray:
+    """A palette frame (105, 80) with its slope (below the HUD, above the logo) moved up by
+    `rows`: the skier held where it is (the slope under it painted as around it), and the
+    rows that come in at the bottom each column's most common colour (snow, the borders)."""
+    out = frame.copy()
+    slope = frame[HUD_ROWS:SLOPE_END]
+    skier = slope == SKIER
+    bare = repaint(slope, skier) if skier.any() else slope
+    moved = np.empty_like(slope)
+    moved[:len(slope) - rows] = bare[rows:]
+    moved[len(slope) - rows:] = [np.bincount(column).argmax() for column in bare.T]
+    moved[skier] = SKIER
+    out[HUD_ROWS:SLOPE_END] = moved
+    return out
+
+
+def rows_moved(before: float, after: float) -> int:
+    """Whole rows the slope moved up between two downhill readings (rows at 105x80): 0 where
+    either is unknown, at most the largest scroll real frames show in a step."""
+    if np.isnan(before) or np.isnan(after):
+        return 0
+    return int(np.clip(math.floor(after) - math.floor(before), 0, max(SCROLL_SHIFTS)))
+
+
 def maskgit_schedule(n_tokens: int, steps: int) -> list[int]:
     """How many tokens stay masked after each step (cosine schedule), ending at 0."""
     return [int(n_tokens * math.cos(math.pi / 2 * (s + 1) / steps)) for s in range(steps)]
@@ -122,6 +154,7 @@ class Sampling:
     steps: int | None = 3  # MaskGIT passes per frame (one more pass then caches the frame); None: the checkpoint's
     temperature: float = 0.0  # 0: the most likely token at each pass (Skiing is deterministic)
     skier_box: bool = True  # paint over the skier's colour outside its box, where the skier-state tables give one
+    slope_scroll: bool = True  # move the frame before by the skier state's downhill motion, where there is one
 
 
 @dataclass
@@ -206,6 +239,8 @@ class NeuralSkiing:
                             if self.skier_motion and tables.is_file() else None)
         self.anchor: tuple[float, float] | None = None  # the column drawn and the state's, at reset
         self.skier_box = self.box_of(self.skier_state.tables) if self.skier_state and self.sampling.skier_box else None
+        self.slope_scroll = self.skier_state is not None and self.sampling.slope_scroll
+        self.cached_with: dict[str, np.ndarray] | None = None  # the inputs the last frame's cache entry came from
 
     @staticmethod
     def box_of(tables: SkierTables) -> SkierBox | None:
@@ -239,9 +274,11 @@ class NeuralSkiing:
     @property
     def decoding(self) -> dict:
         """How its frames are decoded, as eval and bench report it: the MaskGIT passes, the
-        temperature and the skier's box (None where there is none)."""
+        temperature, the skier's box (None where there is none) and whether the frame before
+        is moved by the slope's motion."""
         return {"maskgit_steps": self.sampling.steps, "temperature": self.sampling.temperature,
-                "skier_box": None if self.skier_box is None else asdict(self.skier_box)}
+                "skier_box": None if self.skier_box is None else asdict(self.skier_box),
+                "slope_scroll": self.slope_scroll}
 
     @property
     def reward_per_step(self) -> float:
@@ -272,6 +309,7 @@ class NeuralSkiing:
             if not np.isnan(self.skier_state.column) and not np.isnan(columns[-1]):
                 self.anchor = (float(columns[-1]), self.skier_state.column)
         frames, led = frames[-past:], led[-past:]
+        self.cached_with = None
         tokens = self.tokenizer.encode(frames).reshape(past, self.n_tokens)
         feeds = {"tokens": tokens[None], "actions": led[None]}
         if self.skier_motion:
@@ -289,11 +327,14 @@ class NeuralSkiing:
             raise RuntimeError("reset() first")
         feeds = {"action": np.array([action], np.int64), "cache": self.cache}
         if self.skier_motion:
+            downhill = self.skier_state.downhill if self.anchor else np.nan
             column = self.state_column(action) if self.anchor else np.nan
             if np.isnan(column):
                 column = next_column(self.columns[-1], self.velocities[action], self.frame.shape[1])
             self.columns = np.append(self.columns, column)[-(MOTION_FRAMES + 1):]
             feeds.update(column=graph_columns([column]), recent=self.recent())
+            if self.slope_scroll and self.anchor:
+                feeds["cache"] = self.scroll_cached_frame(rows_moved(downhill, self.skier_state.downhill))
         self.tokens = self.sample_tokens(feeds)
         self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
         if self.skier_box is not None:
@@ -303,10 +344,22 @@ class NeuralSkiing:
             self.columns[-1] = np.nan if drawn is None else drawn
             feeds.update(column=graph_columns(self.columns[-1:]), recent=self.recent())
         outputs = self._run({**feeds, "tokens": self.tokens[None]})
-        self.cache = np.concatenate([self.cache[:, :, :, :, 1:], outputs[1]], axis=4)
+        self.cached_with = feeds
+        self.cache = np.concatenate([feeds["cache"][:, :, :, :, 1:], outputs[1]], axis=4)
         if self.skier_motion:
             self.velocities = outputs[2][0]
         return self.frame
+
+    def scroll_cached_frame(self, rows: int) -> np.ndarray:
+        """The cache with its last frame moved up `rows` (`scroll_slope`) and its keys and
+        values computed again from the inputs they came from; as it was where the slope
+        stays or the last frame is a real one (reset's, read whole by the prefill graph)."""
+        if rows < 1 or self.cached_with is None:
+            return self.cache
+        tokens = self.tokenizer.encode(scroll_slope(self.frame, rows)[None]).reshape(1, -1)
+        new = self._run({**self.cached_with, "tokens": tokens})[1]
+        self.cache = np.concatenate([self.cached_with["cache"][:, :, :, :, 1:], new], axis=4)
+        return self.cache
 
     def keep_skier_to_box(self) -> None:
         """Paint over the skier-coloured pixels the frame shows outside the skier's box, and
