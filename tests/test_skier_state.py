@@ -49,8 +49,9 @@ def test_the_rows_scrolled_follow_the_objects_when_one_leaves_the_top():
     objects = np.array([[200, 150, 100, 50],
                         [201, 151, 101, 51],  # all 1 row on
                         [151, 102, 52, 10],  # the first left: the rest a place down the list, 1 row on
-                        [151, 102, 52, 10]])
-    assert rows_scrolled(objects).tolist() == [1, 1, 0]
+                        [151, 102, 52, 10],
+                        [60, 20, 0, 0]])  # two left at once: neither comparison explains it
+    assert rows_scrolled(objects).tolist() == [1, 1, 0, -1]
 
 
 def test_the_downhill_motion_fit_from_replays_is_a_few_rows_a_frame_at_most(tables):

@@ -22,7 +22,8 @@ skier) pull the skier's reading off, and the model reads them back as the skier.
 
 The skier state also carries the slope's downhill motion. Where it moves the slope up by
 whole rows in a step, the frame before is moved up by them first (`scroll_slope`: the HUD,
-the logo and the skier stay, the rows that come in at the bottom are bare snow), and its
+the logo and the skier-coloured pixels stay, the rows that come in at the bottom are bare
+snow; not on the first step after `reset`, whose frame before is real), and its
 keys and values in the cache are computed again from it, so that the model draws the next
 frame on a slope that has moved. The model did not learn the scroll (its slope stands
 still, docs/skiing.md); it draws what comes of it.
@@ -122,7 +123,8 @@ def repaint(frame: np.ndarray, pixels: np.ndarray) -> np.ndarray:
 
 def scroll_slope(frame: np.ndarray, rows: int) -> np.ndarray:
     """A palette frame (105, 80) with its slope (below the HUD, above the logo) moved up by
-    `rows`: the skier held where it is (the slope under it painted as around it), and the
+    `rows`: the skier-coloured pixels held where they are (the slope under them painted as
+    around them; the skier's box, where on, has left only the skier's), and the
     rows that come in at the bottom each column's most common colour (snow, the borders)."""
     out = frame.copy()
     slope = frame[HUD_ROWS:SLOPE_END]
@@ -344,7 +346,8 @@ class NeuralSkiing:
             self.columns[-1] = np.nan if drawn is None else drawn
             feeds.update(column=graph_columns(self.columns[-1:]), recent=self.recent())
         outputs = self._run({**feeds, "tokens": self.tokens[None]})
-        self.cached_with = feeds
+        if self.slope_scroll:
+            self.cached_with = feeds
         self.cache = np.concatenate([feeds["cache"][:, :, :, :, 1:], outputs[1]], axis=4)
         if self.skier_motion:
             self.velocities = outputs[2][0]

@@ -149,13 +149,14 @@ MOST_ROWS_A_FRAME = 16  # more than the slope moves in a console frame (native r
 def rows_scrolled(objects: np.ndarray) -> np.ndarray:
     """The native rows the slope moved up each console frame, from the objects' rows (T, 8)
     before each: their most common change (mod 256). Where an object has left the top, the
-    others move down a place in the list, so then they are compared a place apart."""
+    others move down a place in the list, so then they are compared a place apart; -1 where
+    neither explains the frame (more than one object left, or one came in at the head)."""
     same = np.diff(objects, axis=0) % 256
     moved_down = (objects[1:, :-1] - objects[:-1, 1:]) % 256
     rows = np.array([np.bincount(r).argmax() for r in same])
     left = rows >= MOST_ROWS_A_FRAME
     rows[left] = [np.bincount(r).argmax() for r in moved_down[left]]
-    return rows
+    return np.where(rows < MOST_ROWS_A_FRAME, rows, -1)
 
 
 def downhill_table(rams_list: list[np.ndarray]) -> np.ndarray:
@@ -163,9 +164,10 @@ def downhill_table(rams_list: list[np.ndarray]) -> np.ndarray:
     downhill sub-pixel byte's change, most common by speed and RAM[20]."""
     counts = defaultdict(Counter)
     for rams in rams_list:
-        motion = SUBPIXELS * rows_scrolled(rams[:, SCROLL_BYTES]) + np.diff(rams[:, DOWNHILL_SUBPIXEL])
-        for i, m in enumerate(motion):
-            counts[(rams[i, SPEED], rams[i, B20])][int(m)] += 1
+        rows = rows_scrolled(rams[:, SCROLL_BYTES])
+        motion = SUBPIXELS * rows + np.diff(rams[:, DOWNHILL_SUBPIXEL])
+        for i in np.nonzero(rows >= 0)[0]:
+            counts[(rams[i, SPEED], rams[i, B20])][int(motion[i])] += 1
     out = np.zeros((256, 256), np.int64)
     for (speed, b20), c in counts.items():
         out[speed, b20] = c.most_common(1)[0][0]
