@@ -217,7 +217,7 @@ def train_skiing(args) -> int:
     """The Skiing tokenizer or dynamics: the same options, each its own config and loop."""
     if args.game == "skiing-tokenizer":
         from neuralplay.models.vqvae import VQVAEConfig, token_rows
-        from neuralplay.training.skiing_data import HUD_ROWS
+        from neuralplay.games.skiing import HUD_ROWS
         from neuralplay.training.skiing_tokenizer import TokenizerTrainConfig as Config, train
         given = {"codebook_size": args.codebook_size, "groups": args.codebook_groups,
                  "hud_band": token_rows(HUD_ROWS) if args.hud_apart else None,

@@ -11,8 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("ale_py")
 
-from neuralplay.games.skiing import FLAG, SKIER, SNOW  # noqa: E402
-from neuralplay.runtime.skier_state import HUD_ROWS, SLOPE_END  # noqa: E402
+from neuralplay.games.skiing import FLAG, HUD_ROWS, SKIER, SLOPE_END, SNOW  # noqa: E402
 from neuralplay.models.st_transformer import STConfig, STTransformer, skier_bins, skier_offset_bins  # noqa: E402
 from neuralplay.runtime.skiing import (STARTS_FILE, TOLD_COLUMN_ERROR, UNKNOWN_COLUMN, NeuralSkiing,  # noqa: E402
                                       Sampling, SkierBox, graph_columns, load_starts, recent_motion, repaint,

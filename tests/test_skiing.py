@@ -116,7 +116,8 @@ def test_collect_records_how_its_players_steer(tmp_path):
 
 
 def test_a_still_step_is_one_where_only_the_hud_changes():
-    from neuralplay.training.skiing_data import HUD_ROWS, still_steps
+    from neuralplay.games.skiing import HUD_ROWS
+    from neuralplay.training.skiing_data import still_steps
 
     frames = np.zeros((4, 105, 80), np.uint8)
     frames[1, HUD_ROWS - 1, 0] = 1  # the timer ticks: still

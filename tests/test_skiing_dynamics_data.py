@@ -5,9 +5,8 @@ pytest.importorskip("torch")
 
 import numpy as np  # noqa: E402
 
-from neuralplay.games.skiing import FLAG, SKIER  # noqa: E402
+from neuralplay.games.skiing import FLAG, HUD_ROWS, SKIER  # noqa: E402
 from neuralplay.runtime.skiing import UNKNOWN_COLUMN  # noqa: E402
-from neuralplay.training.skiing_data import HUD_ROWS  # noqa: E402
 from neuralplay.training.skiing_dynamics import (  # noqa: E402
     hud_tokens, open_loop_context, sample_clips, skier_tokens, stale_tokens,
 )

@@ -18,11 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralplay.games.skiing import SKIER, frame_mse, psnr_from_mse, rgb_squared_error
-from neuralplay.training.skiing_data import HUD_ROWS, load_episode
-
-SNOW = 0
-SLOPE_END = 89  # rows 89-104 of the 105 (the logo under the slope) never change in an episode
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW, frame_mse, psnr_from_mse, rgb_squared_error
+from neuralplay.training.skiing_data import load_episode
 
 
 def shifted(frame: np.ndarray, dy: int, dx: int) -> np.ndarray:

@@ -33,6 +33,9 @@ PALETTE = np.array([
 SNOW = 0
 SKIER = 7
 FLAG = 6
+# The model's 105x80 frame: rows 0-13 the HUD (gates left and the timer, which change while
+# the slope stands), rows 89-104 the logo (never changes in an episode), the slope between.
+HUD_ROWS, SLOPE_END = 14, 89
 
 
 def _packed(rgb: np.ndarray) -> np.ndarray:

@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import SKIER, SNOW
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
 
 STATE_BYTES = (14, 15, 19, 20, 98)  # speed, heading, 19, 20, turn timer
 SPEED, HEADING, B19, B20, TIMER, COLUMN, DOWNHILL = range(7)  # a candidate's fields
 FRAMES_PER_STEP = 4
 SUBPIXELS = 32  # the column's units a pixel
-HUD_ROWS, SLOPE_END = 14, 89  # the slope's rows at 105x80: below the HUD, above the logo
 SCROLL_SHIFTS = range(8)  # rows the slope may move up between two frames (105x80)
 SCROLL_TOLERANCE = 1.5  # rows at 105x80 between the scroll read and a candidate's: the sub-row phase
 MAX_CANDIDATES = 2000  # a step moves at most this many (a seeded sample)
@@ -56,6 +55,15 @@ def sprite_mask(height: int, width: int, bits: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bits, np.uint8))[:height * width].reshape(height, width).astype(bool)
 
 
+def moved_up(slope: np.ndarray, rows: int, fill) -> np.ndarray:
+    """The slope's rows (R, W) moved up by `rows`, the rows that come in at the bottom `fill`
+    (a colour, or one for each column)."""
+    moved = np.empty_like(slope)
+    moved[:len(slope) - rows] = slope[rows:]
+    moved[len(slope) - rows:] = fill
+    return moved
+
+
 def slope_shift(before: np.ndarray, after: np.ndarray, shifts=SCROLL_SHIFTS) -> int:
     """How many rows (105x80) the slope moved up from one frame to the next: of `shifts`, the
     one under which the frame before, moved, differs least from the frame after, away from
@@ -64,8 +72,7 @@ def slope_shift(before: np.ndarray, after: np.ndarray, shifts=SCROLL_SHIFTS) -> 
     clean = np.where(body_before == SKIER, SNOW, body_before)
     scores = []
     for dy in shifts:
-        moved = np.full_like(clean, SNOW)
-        moved[:len(clean) - dy] = clean[dy:]
+        moved = moved_up(clean, dy, SNOW)
         mask = (body_before != SKIER) & (body_after != SKIER)
         scores.append(int(((moved != body_after) & mask).sum()))
     return list(shifts)[int(np.argmin(scores))]

@@ -38,10 +38,10 @@ from typing import Callable
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import SKIER, SNOW, skier_x
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW, skier_x
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
-from neuralplay.runtime.skier_state import (HUD_ROWS, SCROLL_SHIFTS, SLOPE_END, STATE_FRAMES, TABLES_FILE,
-                                            SkierState, SkierTables)
+from neuralplay.runtime.skier_state import (SCROLL_SHIFTS, STATE_FRAMES, TABLES_FILE, SkierState, SkierTables,
+                                            moved_up)
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
 
 GAME = "skiing"
@@ -130,9 +130,7 @@ def scroll_slope(frame: np.ndarray, rows: int) -> np.ndarray:
     slope = frame[HUD_ROWS:SLOPE_END]
     skier = slope == SKIER
     bare = repaint(slope, skier) if skier.any() else slope
-    moved = np.empty_like(slope)
-    moved[:len(slope) - rows] = bare[rows:]
-    moved[len(slope) - rows:] = [np.bincount(column).argmax() for column in bare.T]
+    moved = moved_up(bare, rows, [np.bincount(column).argmax() for column in bare.T])
     moved[skier] = SKIER
     out[HUD_ROWS:SLOPE_END] = moved
     return out

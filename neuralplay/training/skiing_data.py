@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, to_palette
+from neuralplay.games.skiing import HUD_ROWS, HeldRandomPlayer, SkiingGame, TargetPlayer, downsample, to_palette
 
 POLICIES = ("held-random", "gates", "crash")
 STEERING = ("heading", "direct")  # how `gates` and `crash` steer (games.skiing.TargetPlayer)
-HUD_ROWS = 14  # the model's rows 0-13: gates left and the timer, which change while the slope stands
 FORMAT = "skiing-episode-v1"
 
 

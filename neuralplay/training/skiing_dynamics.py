@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import SKIER, SNOW
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SNOW
 from neuralplay.models.st_transformer import STConfig, STTransformer
 from neuralplay.models.vqvae import PATCH, patch_grid, radix, token_rows
 from neuralplay.runtime.skiing import (MOTION_FRAMES, RowVocabulary, Sampling, Vocabulary, choose_codes,
@@ -26,7 +26,7 @@ from neuralplay.runtime.skier_state import STATE_FRAMES
 from neuralplay.training import run_state
 from neuralplay.training.loop import Pace, cosine_lr, lr_groups, parameters_not_in
 from neuralplay.training.skiing_tokenizer import GraphOf
-from neuralplay.training.skiing_data import HUD_ROWS, episode_paths, load_episode, save_npz
+from neuralplay.training.skiing_data import episode_paths, load_episode, save_npz
 
 HOW_TO_TRAIN = "train one with `neuralplay train skiing-dynamics`"
 SKIER_SHIFT_PX = 6  # --shifted-context moves the past's skier by up to this many pixels
