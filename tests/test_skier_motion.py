@@ -16,6 +16,7 @@ from neuralplay.models.st_transformer import STConfig, STTransformer, skier_bins
 from neuralplay.runtime.skiing import (STARTS_FILE, TOLD_COLUMN_ERROR, UNKNOWN_COLUMN, NeuralSkiing,  # noqa: E402
                                       Sampling, SkierBox, graph_columns, load_starts, recent_motion, repaint,
                                       rows_moved, scroll_slope, skier_columns, stray_skier_pixels)
+from neuralplay.runtime.skiing_course import UNSEEN, window  # noqa: E402
 from neuralplay.training.skiing_dynamics import (SKIER_SHIFT_PX, export_graphs, load_model,  # noqa: E402
                                                  model_from_checkpoint, noisy_recent, shift_skier, shifted_context,
                                                  warm_start)
@@ -225,6 +226,12 @@ def test_scrolling_the_slope_moves_it_up_and_holds_the_hud_the_logo_and_the_skie
     assert (moved[SLOPE_END - 2:SLOPE_END, :4] == border).all()  # the rows come in with the borders
     assert np.array_equal(moved[:HUD_ROWS], frame[:HUD_ROWS]) and np.array_equal(moved[SLOPE_END:], frame[SLOPE_END:])
     assert np.array_equal(scroll_slope(frame, 0), frame)
+    coming = np.full((2, 80), UNSEEN, np.uint8)
+    coming[1, 30:33] = tree  # a tree of the course, the rest never seen
+    course_in = scroll_slope(frame, 2, coming)
+    assert (course_in[SLOPE_END - 1, 30:33] == tree).all() and (course_in[SLOPE_END - 1, 4:30] == SNOW).all()
+    assert (course_in[SLOPE_END - 2:SLOPE_END, :4] == border).all()
+    assert np.array_equal(np.delete(course_in, SLOPE_END - 1, 0), np.delete(moved, SLOPE_END - 1, 0))
 
 
 def test_the_rows_moved_are_whole_rows_up_and_none_where_unknown():
@@ -263,12 +270,19 @@ def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(
     assert left.skier_box is None
     ask = ["eval", "skiing", "--json", "--data", str(tiny_skiing.data), "--checkpoint", str(folder),
            "--tokenizer", str(tiny_skiing.tokenizer), "--rollouts", "1"]
-    for flags, box, scroll in (([], asdict(neural.skier_box), True), (["--no-skier-box"], None, True),
-                               (["--no-slope-scroll"], asdict(neural.skier_box), False)):
+    rules = len(tables.falls) > 0  # the tiny replays may hold no fall to fit a rule to
+    assert neural.falls is rules
+    for flags, box, scroll, course, falls in (([], asdict(neural.skier_box), True, False, rules),
+                                              (["--no-skier-box"], None, True, False, rules),
+                                              (["--no-slope-scroll", "--course"], asdict(neural.skier_box), False,
+                                               False, rules),  # no scroll, no course brought in
+                                              (["--course"], asdict(neural.skier_box), True, True, rules),
+                                              (["--no-falls"], asdict(neural.skier_box), True, False, False)):
         result = neuralplay(*ask, *flags)
         assert result.returncode == 0, result.stderr
         facts = json.loads(result.stdout)
-        assert facts["skier_box"] == box and facts["slope_scroll"] is scroll
+        assert facts["skier_box"] == box and facts["slope_scroll"] is scroll and facts["course"] is course
+        assert facts["falls"] is falls
     replace(tables, rows=None).save(folder / "skier_state.npz")  # tables fit before the rows were
     assert NeuralSkiing(folder, tiny_skiing.tokenizer).skier_box is None
 
@@ -276,23 +290,31 @@ def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(
 def test_a_scroll_computes_the_last_frames_cache_entry_again_from_the_slope_moved(tiny_skiing, motion_export,
                                                                                    tmp_path):
     folder = with_skier_tables(tiny_skiing, motion_export, tmp_path)
-    neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0)
-    assert neural.slope_scroll and neural.decoding["slope_scroll"]
+    neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0, sampling=Sampling(steps=None, course=True))
+    assert neural.slope_scroll and neural.decoding["slope_scroll"] and neural.decoding["course"]
     start = load_starts(folder)[0]
     neural.reset(start.frames, start.actions_into_frames())
     assert neural.scroll_cached_frame(2) is neural.cache  # the last frame is real, read whole by the prefill
     neural.step(0)
     cache = neural.cache
     assert neural.scroll_cached_frame(0) is cache
-    tokens = neural.tokenizer.encode(scroll_slope(neural.frame, 2)[None]).reshape(1, -1)
+    assert neural.course is not None and neural.course_at is not None  # the start found on the course
+    assert (neural.skier_state.course_at is not None) is neural.falls  # placed there where it can fall
+    at = neural.course_at
+    coming = window(neural.course, at + 4, SLOPE_END - 2, SLOPE_END)
+    tokens = neural.tokenizer.encode(scroll_slope(neural.frame, 2, coming)[None]).reshape(1, -1)
     entry = neural._run({**neural.cached_with, "tokens": tokens})[1]
     scrolled = neural.scroll_cached_frame(2)
+    assert neural.course_at == at + 4  # two rows at 105x80, four down the course
     np.testing.assert_array_equal(scrolled[:, :, :, :, -1:], entry)  # (layers, k/v, tokens, heads, frames, dims)
     np.testing.assert_array_equal(scrolled[:, :, :, :, :-1], cache[:, :, :, :, :-1])
     assert not np.array_equal(scrolled, cache)
     assert scrolled.shape == cache.shape and neural.step(1).shape == (105, 80)  # the context stays bounded
     still = NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=None, slope_scroll=False))
-    assert not still.slope_scroll
+    assert not still.slope_scroll and still.course is None
+    bare = NeuralSkiing(folder, tiny_skiing.tokenizer)  # by default bare snow comes in
+    bare.reset(start.frames, start.actions_into_frames())
+    assert bare.slope_scroll and bare.course is None and bare.course_at is None and not bare.decoding["course"]
 
 
 def test_train_with_skier_motion_from_the_cli(tiny_skiing, tmp_path):

@@ -7,14 +7,17 @@ import numpy as np
 import pytest
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import SKIER
-from neuralplay.runtime.skier_state import (COLUMN, FRAMES_PER_STEP, STATE_BYTES, SUBPIXELS, TABLES_FILE,
-                                            SkierState, SkierTables, slope_shift, sprite)
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
+from neuralplay.runtime.skier_state import (COLUMN, DOWNHILL, FALLEN_FROM, FRAMES_PER_STEP, HEADING, SPEED,
+                                            STATE_BYTES, SUBPIXELS, TABLES_FILE, TIMER, SkierState, SkierTables,
+                                            slope_shift, sprite)
+from neuralplay.runtime.skiing_course import GATE_FLAG, MOGUL, TREE, UNSEEN, locate, objects_of, window
 
 pytest.importorskip("ale_py")
 
-from neuralplay.training.skier_tables import (MOST_ROWS_A_FRAME, fit_tables, position, replay,  # noqa: E402
-                                              rows_scrolled, train_skier_state)
+from neuralplay.training.skier_tables import (MOST_ROWS_A_FRAME, fall_rules, fallen_states,  # noqa: E402
+                                              fit_tables, position, replay, rows_scrolled, slope_offsets,
+                                              train_skier_state)
 
 
 def test_a_sprite_is_its_mask_and_leftmost_column():
@@ -117,8 +120,13 @@ def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_pat
     frames = np.concatenate([episode["frames"] for _, _, episode in replayed])
     drawn = np.nonzero((frames == SKIER).any(axis=(0, 2)))[0]
     assert loaded.rows == tables.rows == (drawn.min(), drawn.max()) and meta["skier_rows"] == list(tables.rows)
-    older = replace(tables, rows=None).save(tmp_path / "older.npz")  # tables fit before the rows were
-    assert SkierTables.load(older).rows is None
+    for name in SkierTables.COURSE:
+        assert np.array_equal(getattr(loaded, name), getattr(tables, name))
+    assert meta["course_rows"] == len(tables.course) and meta["course_objects"] == len(tables.objects)
+    assert len(meta["fall_rules"]) == len(tables.falls)
+    older = replace(tables, rows=None, course=None, objects=None, falls=None, fallen=None).save(tmp_path / "older.npz")
+    assert SkierTables.load(older).rows is None and all(getattr(SkierTables.load(older), name) is None
+                                                        for name in SkierTables.COURSE)
     assert all(np.array_equal(loaded.sprites[k][1], tables.sprites[k][1]) for k in tables.sprites)
     with pytest.raises(UserError, match="no skier-state tables"):
         SkierTables.load(tmp_path / "none.npz")
@@ -127,3 +135,99 @@ def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_pat
         SkierTables.load(tmp_path / "bad.npz")
     with pytest.raises(UserError, match="no training Skiing episodes"):
         train_skier_state(tmp_path / "nothing", tmp_path / "out")
+
+
+def test_the_course_shows_each_training_frame_as_far_down_as_the_objects_in_ram_place_it(replayed, tables):
+    course = tables.course
+    assert course.shape[1] == 160 and (course != UNSEEN).mean() > 0.9
+    compared = differ = 0
+    for rams, _, episode in replayed:
+        offsets = slope_offsets(rams)
+        assert len(offsets) == len(episode["frames"]) and (np.diff(offsets) >= 0).all()
+        for frame, native, at in zip(episode["frames"], episode["slopes"], offsets):
+            shown, slope = window(course, int(at)), frame[HUD_ROWS:SLOPE_END]
+            seen = (shown != UNSEEN) & (slope != SKIER)
+            compared, differ = compared + seen.sum(), differ + ((shown != slope) & seen).sum()
+            assert np.array_equal(native[::2, ::2], slope)  # the frame is its native slope downsampled
+            whole = course[at:at + len(native)]
+            seen = (whole != UNSEEN) & (native != SKIER)
+            compared, differ = compared + seen.sum(), differ + ((whole != native) & seen).sum()
+    assert max(slope_offsets(rams)[-1] for rams, _, _ in replayed) > 0  # some slope moved
+    assert differ <= 0.001 * compared
+
+
+def test_a_frame_is_found_where_it_is_on_the_course_and_a_frame_off_it_nowhere(tiny_skiing, tables):
+    for path in sorted((tiny_skiing.data / "heldout").glob("*.npz")):  # frames the course was not fit on
+        rams, _, episode = replay(path)
+        offsets = slope_offsets(rams)
+        for t in range(1, len(episode["frames"]), 9):
+            assert locate(tables.course, episode["frames"][t]) == offsets[t]
+    frame = episode["frames"][-1]
+    assert locate(tables.course, np.roll(frame, 9, axis=1)) is None  # the course moved sideways: not Skiing's
+    snow = np.full_like(frame, SNOW)
+    snow[:, :4] = snow[:, 76:] = 1
+    assert locate(tables.course, snow) is None  # bare snow fits anywhere, so nowhere
+    above = window(tables.course, -4, HUD_ROWS, HUD_ROWS + 3)
+    assert (above[:2] == UNSEEN).all() and np.array_equal(above[2], tables.course[0, ::2])
+    assert (window(tables.course, len(tables.course)) == UNSEEN).all()
+
+
+def test_the_courses_objects_are_its_touching_patches_of_a_kind():
+    course = np.zeros((40, 160), np.uint8)
+    course[:, :8] = 1  # the border is no object
+    course[5:9, 20:22] = 6  # a flag
+    course[10:20, 50:56] = 3
+    course[20, 56] = 4  # a tree of two greens, corner to corner
+    course[30:32, 90:100] = 8  # a mogul
+    course[35, 120] = UNSEEN
+    found = sorted(map(tuple, objects_of(course)))
+    assert found == [(5, 8, 20, 21, GATE_FLAG), (10, 20, 50, 56, TREE), (30, 31, 90, 99, MOGUL)]
+
+
+def standing(column_px: int, heading: int = 5) -> np.ndarray:
+    """One candidate, standing, at a column (native px)."""
+    c = np.zeros((1, 7), np.int64)
+    c[0, SPEED], c[0, HEADING], c[0, COLUMN] = 100, heading, column_px * SUBPIXELS
+    return c
+
+
+def test_a_skier_falls_where_an_object_passes_its_row_within_the_rules_span(tables):
+    at_tree = replace(tables, objects=np.array([[100, 129, 40, 55, TREE]]), falls=np.array([[TREE, 0, 30, -6, 8]]),
+                      fallen=np.tile([0, 71, 70], (FALLEN_FROM, 1)))
+    # the tree's top at screen row 100 - rows + 28: it passes row 30 as the slope goes from 97 to 98 rows down
+    passing, short, past = np.array([[98], [97], [96]]), np.array([[97], [96], [95]]), np.array([[99], [98], [97]])
+    assert at_tree.falling(standing(44), passing)[0] and not at_tree.falling(standing(44), short)[0]
+    assert not at_tree.falling(standing(44), past)[0]
+    assert at_tree.falling(standing(34), passing)[0] and not at_tree.falling(standing(33), passing)[0]  # span -6..8
+    assert at_tree.falling(standing(48), passing)[0] and not at_tree.falling(standing(49), passing)[0]
+    assert not at_tree.falling(standing(44, heading=FALLEN_FROM + 55), passing)[0]  # a fallen skier falls no more
+    lagged = replace(at_tree, falls=np.array([[TREE, 1, 30, -6, 8]]))  # a frame later: rows a frame and two before
+    assert lagged.falling(standing(44), np.array([[99], [98], [97]]))[0]
+    before = standing(44)
+    fell = at_tree.fall(before, at_tree.step(before, 0), np.array([True]))
+    assert fell[0, SPEED] == 0 and fell[0, HEADING] == 71 and fell[0, TIMER] == 70
+    assert fell[0, COLUMN] == at_tree.step(before, 0)[0, COLUMN]
+
+
+def test_a_placed_skier_state_falls_on_the_course_and_an_unplaced_one_never(tables):
+    rules = replace(tables, objects=np.array([[100, 129, 0, 159, TREE]]), falls=np.array([[TREE, 0, 30, -160, 160]]),
+                    fallen=np.tile([0, 71, 70], (FALLEN_FROM, 1)))
+    states = tables.states[tables.states[:, 1] < FALLEN_FROM]
+    fast = states[np.argmax(tables.downhill[states[:, 0], states[:, 3]])]  # a state of ALE's whose slope moves most
+    for at, falls in ((90, True), (None, False)):
+        state = SkierState(rules, seed=0)
+        state.candidates = np.array([[*fast, 80 * SUBPIXELS, 0]])
+        state.place(at)
+        headings = []
+        for _ in range(40):
+            state.step(0)
+            headings.append(int(state.candidates[0, HEADING]))
+        assert state.candidates[0, DOWNHILL] > 10 * SUBPIXELS or falls  # unplaced, it went past the tree
+        assert (max(headings) >= FALLEN_FROM) is falls
+
+
+def test_what_a_fall_sets_and_the_fall_rules_fit_from_replays(replayed):
+    fallen = fallen_states(replayed)
+    assert fallen.shape == (FALLEN_FROM, 3) and (fallen[:, 1] >= FALLEN_FROM).all()
+    rules = fall_rules(replayed, objects_of(fit_tables(replayed).course))
+    assert rules.shape[1] == 5 and set(rules[:, 0]) <= {TREE, GATE_FLAG, MOGUL}

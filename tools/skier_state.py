@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # the sibling tool whose column 
 import skier_ram  # noqa: E402
 
 from neuralplay.errors import UserError  # noqa: E402
-from neuralplay.runtime.skier_state import (FRAMES_PER_STEP, MAX_CANDIDATES, STATE_BYTES,  # noqa: E402
-                                            STATE_FRAMES, SkierState, SkierTables)
+from neuralplay.runtime.skier_state import (FALLEN_FROM, FRAMES_PER_STEP, MAX_CANDIDATES,  # noqa: E402
+                                            STATE_BYTES, STATE_FRAMES, SkierState, SkierTables)
 from neuralplay.training.skier_tables import fit_tables, replay  # noqa: E402
 from neuralplay.training.skiing_dynamics_eval import heldout_paths, interleave_policies, plan_rollouts  # noqa: E402
 
 F4 = FRAMES_PER_STEP
 SPEED, HEADING, B19, B20, TIMER = STATE_BYTES
-COLUMN, FALLEN_FROM = skier_ram.X, 16  # headings 0-15 ski; a fall sets a value above
+COLUMN = skier_ram.X
 
 
 def read_state(tables: SkierTables, episode: dict, start: int, frames: int, scroll: bool = True,

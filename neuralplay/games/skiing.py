@@ -31,8 +31,11 @@ PALETTE = np.array([
     (214, 214, 214),  # moguls
 ], dtype=np.uint8)
 SNOW = 0
+BORDER = 1
 SKIER = 7
 FLAG = 6
+TREES = (2, 3, 4, 5)
+MOGULS = (8, 9)
 # The model's 105x80 frame: rows 0-13 the HUD (gates left and the timer, which change while
 # the slope stands), rows 89-104 the logo (never changes in an episode), the slope between.
 HUD_ROWS, SLOPE_END = 14, 89

@@ -4,10 +4,11 @@ ALE's skier is five RAM bytes (speed 14, heading 15, two bytes 19 and 20 that st
 turns and gathers speed, the turn timer 98) and a column in 1/32 px (RAM[25] * 32 plus a
 signed sub-pixel byte, RAM[99]). `SkierTables` holds small lookup tables of how each byte
 changes a console frame (fit from ALE replays by `neuralplay.training.skier_tables`), the
-slope's downhill motion a frame, and what each sprite of the skier shows (the headings and
-column offsets it is drawn with). `SkierState.read` keeps the candidate states that agree
-with every frame of a context (its sprites, and the slope's scroll over it); `step` moves
-them on by a key, four console frames, and `column` is their median.
+slope's downhill motion a frame, what each sprite of the skier shows (the headings and
+column offsets it is drawn with), and the course down the slope (`skiing_course`).
+`SkierState.read` keeps the candidate states that agree with every frame of a context (its
+sprites, and the slope's scroll over it); `step` moves them on by a key, four console
+frames, and `column` is their median.
 
 A stored frame t shows the RAM of console frame 4t - 1, the one before its step's last, so
 a step from frame t to t + 1 runs console frames 4t - 1 (under the key that led to frame t)
@@ -23,8 +24,11 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
+from neuralplay.runtime.skiing_course import KIND, LEFT, TOP
 
 STATE_BYTES = (14, 15, 19, 20, 98)  # speed, heading, 19, 20, turn timer
+FALLEN_FROM = 16  # headings 0-15 ski; a fall sets one above, until the skier stands again
+FALL_NEAR = 64  # native rows from a fall's row within which objects are tried (more than the slope moves in 3 frames)
 SPEED, HEADING, B19, B20, TIMER, COLUMN, DOWNHILL = range(7)  # a candidate's fields
 FRAMES_PER_STEP = 4
 SUBPIXELS = 32  # the column's units a pixel
@@ -57,7 +61,7 @@ def sprite_mask(height: int, width: int, bits: bytes) -> np.ndarray:
 
 def moved_up(slope: np.ndarray, rows: int, fill) -> np.ndarray:
     """The slope's rows (R, W) moved up by `rows`, the rows that come in at the bottom `fill`
-    (a colour, or one for each column)."""
+    (a colour, one for each column, or the rows themselves)."""
     moved = np.empty_like(slope)
     moved[:len(slope) - rows] = slope[rows:]
     moved[len(slope) - rows:] = fill
@@ -86,7 +90,11 @@ class SkierTables:
     and RAM[19]; `downhill` (the slope's motion, 1/32 px) by speed and RAM[20]. `walls`:
     the columns (1/32 px) the skier keeps within. `states`: every five-byte state the
     replays show. Each sprite seen: the headings and column offsets (ALE's column less
-    twice the sprite's leftmost column) it is drawn with."""
+    twice the sprite's leftmost column) it is drawn with. `course`: the slope below the
+    screen, as far down as the replays went, and its `objects`. `falls`: where a standing
+    skier falls, each a rule that an object of a kind moving up past a screen row (`lag`
+    console frames before), the skier's column less the object's left column between `low`
+    and `high`, fells it; `fallen`: what a fall sets."""
 
     turn: np.ndarray
     timer: np.ndarray
@@ -99,8 +107,13 @@ class SkierTables:
     states: np.ndarray
     sprites: dict[SpriteKey, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     rows: tuple[int, int] | None = None  # the first and last row (105x80) frames draw the skier in; older tables: None
+    course: np.ndarray | None = None  # the course down the slope (`neuralplay.runtime.skiing_course`); older tables: None
+    objects: np.ndarray | None = None  # the course's objects (`skiing_course.objects_of`); older tables: None
+    falls: np.ndarray | None = None  # (R, 5) kind, lag, row, low, high: where the skier falls; older tables: None
+    fallen: np.ndarray | None = None  # (16, 3) speed, heading and turn timer a fall sets, by the heading before it
 
     TABLES = ("turn", "timer", "speed", "b19", "b20", "move", "downhill")
+    COURSE = ("course", "objects", "falls", "fallen")  # optional: older tables have none of them
 
     @property
     def reach(self) -> float:
@@ -124,8 +137,9 @@ class SkierTables:
         ragged = {"bits": [np.frombuffer(k[2], np.uint8) for k in keys],
                   "headings": [self.sprites[k][0] for k in keys], "offsets": [self.sprites[k][1] for k in keys]}
         rows = {} if self.rows is None else {"rows": np.array(self.rows, np.int64)}
+        course = {name: getattr(self, name) for name in self.COURSE if getattr(self, name) is not None}
         np.savez_compressed(
-            path, **{name: getattr(self, name) for name in self.TABLES}, walls=np.array(self.walls), **rows,
+            path, **{name: getattr(self, name) for name in self.TABLES}, walls=np.array(self.walls), **rows, **course,
             states=self.states, sprite_shapes=np.array([k[:2] for k in keys], np.int64).reshape(-1, 2),
             **{f"sprite_{name}": np.concatenate(parts) for name, parts in ragged.items()},
             **{f"sprite_{name}_lengths": np.array([len(p) for p in parts]) for name, parts in ragged.items()})
@@ -145,10 +159,13 @@ class SkierTables:
                            for (h, w), bits, hd, off in zip(z["sprite_shapes"], *parts.values())}
                 tables = cls(**{name: z[name].astype(np.int64) for name in cls.TABLES},
                              walls=tuple(int(w) for w in z["walls"]), states=z["states"].astype(np.int64),
-                             sprites=sprites, rows=tuple(int(r) for r in z["rows"]) if "rows" in z.files else None)
+                             sprites=sprites, rows=tuple(int(r) for r in z["rows"]) if "rows" in z.files else None,
+                             **{name: z[name].astype(np.uint8 if name == "course" else np.int64)
+                                for name in cls.COURSE if name in z.files})
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             raise UserError(f"{path} is not a skier-state table file ({type(err).__name__}): {FIX}") from None
-        if not sprites or tables.turn.shape != (256, 256, 3) or tables.states.shape[1:] != (len(STATE_BYTES),):
+        if (not sprites or tables.turn.shape != (256, 256, 3) or tables.states.shape[1:] != (len(STATE_BYTES),)
+                or (tables.course is not None and tables.course.ndim != 2)):
             raise UserError(f"{path} holds tables of another shape: {FIX}")
         return tables
 
@@ -192,6 +209,35 @@ class SkierTables:
         return np.column_stack([np.repeat(states, m, 0), np.tile(columns, n), np.zeros(n * m, np.int64)])
 
 
+    def falling(self, c: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Which standing candidates fall in the console frame they are about to step, given
+        how far down the course (native rows) the slope is for each of them (3, N): now, a
+        frame before and two before."""
+        falls = np.zeros(len(c), bool)
+        standing = c[:, HEADING] < FALLEN_FROM
+        if self.falls is None or not standing.any():
+            return falls
+        column = c[:, COLUMN] // SUBPIXELS
+        middle = int(np.median(rows[0]))
+        for kind, lag, row, low, high in self.falls:
+            near = np.abs(self.objects[:, TOP] - middle + 2 * HUD_ROWS - row) < FALL_NEAR
+            tops = self.objects[(self.objects[:, KIND] == kind) & near]
+            for top, left in tops[:, [TOP, LEFT]]:
+                after, before = top - rows[lag] + 2 * HUD_ROWS, top - rows[lag + 1] + 2 * HUD_ROWS
+                span = column - left
+                falls |= (after <= row) & (before > row) & (span >= low) & (span <= high)
+        return falls & standing
+
+    def fall(self, before: np.ndarray, after: np.ndarray, falls: np.ndarray) -> np.ndarray:
+        """The candidates stepped (`after`), those that fell (`falls`) with what a fall sets
+        by their heading `before`."""
+        if not falls.any():
+            return after
+        after = after.copy()
+        after[np.ix_(falls, [SPEED, HEADING, TIMER])] = self.fallen[before[falls, HEADING]]
+        return after
+
+
 @dataclass
 class SkierState:
     """The candidates for ALE's skier state, read off a context and stepped by the keys."""
@@ -200,10 +246,14 @@ class SkierState:
     seed: int = 0
     candidates: np.ndarray = field(init=False, repr=False)
     key_before: int = field(init=False, default=0)  # the key that led to the last frame
+    course_at: int | None = field(init=False, default=None)  # where `place`d: the course's row of no downhill motion
+    downhill_before: np.ndarray = field(init=False, repr=False)  # each candidate's downhill a frame and two before
+    placed_downhill: int = field(init=False, default=0)  # the candidates' downhill (median) where placed
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
         self.candidates = np.zeros((0, 7), np.int64)
+        self.downhill_before = np.zeros((0, 2), np.int64)
 
     def read(self, frames: np.ndarray, actions: np.ndarray, scroll: bool = True) -> bool:
         """Read the state at the last of `frames` (T, 105, 80) given the T - 1 `actions`
@@ -214,6 +264,7 @@ class SkierState:
         if len(actions) != len(frames) - 1:
             raise ValueError(f"{len(frames)} frames take {len(frames) - 1} actions, not {len(actions)}")
         self.key_before = int(actions[-1]) if len(actions) else 0
+        self.course_at = None
         c = self.tables.first_candidates(frames[1]) if len(frames) > 1 else None
         if c is None:
             self.candidates = np.zeros((0, 7), np.int64)
@@ -234,16 +285,43 @@ class SkierState:
         return every_read
 
     def cap(self, c: np.ndarray, most: int) -> np.ndarray:
-        return c[self.rng.choice(len(c), most, replace=False)] if len(c) > most else c
+        return c[self.sample(len(c), most)]
+
+    def sample(self, n: int, most: int) -> np.ndarray | slice:
+        """Which of n candidates to keep: a seeded sample of `most`, or all."""
+        return self.rng.choice(n, most, replace=False) if n > most else slice(None)
+
+    def place(self, at: int | None) -> None:
+        """Tell the state how far down the course (native rows) the last frame read is, so
+        that each step lets the candidates fall where the tables' fall rules say (None: not
+        found, no falls)."""
+        falls = self.tables.falls is not None and len(self.tables.falls) and len(self.candidates)
+        self.course_at = at if at is not None and falls else None
+        self.downhill_before = np.repeat(self.candidates[:, DOWNHILL:], 2, axis=1)
+        self.placed_downhill = int(np.median(self.candidates[:, DOWNHILL])) if len(self.candidates) else 0
 
     def step(self, key: int) -> float:
-        """Move the candidates on by a step under `key`; the new column."""
-        c = self.cap(self.candidates, MAX_CANDIDATES)
+        """Move the candidates on by a step under `key` (each console frame, where `place`d,
+        felling those the fall rules fell); the new column."""
+        kept = self.sample(len(self.candidates), MAX_CANDIDATES)
+        c = self.candidates[kept]
         if len(c):
+            before = self.downhill_before[kept] if self.course_at is not None else None
             for k in (self.key_before,) + (key,) * (FRAMES_PER_STEP - 1):
-                c = self.tables.step(c, k)
+                stepped = self.tables.step(c, k)
+                if before is not None:
+                    downhill = np.column_stack([c[:, DOWNHILL], before]).T
+                    stepped = self.tables.fall(c, stepped, self.tables.falling(c, self.course_rows(downhill)))
+                    before = downhill[:2].T
+                c = stepped
+            if before is not None:
+                self.downhill_before = before
         self.candidates, self.key_before = c, int(key)
         return self.column
+
+    def course_rows(self, downhill: np.ndarray) -> np.ndarray:
+        """How far down the course (native rows) the slope is at candidates' downhill motions."""
+        return self.course_at + (downhill - self.placed_downhill) // SUBPIXELS
 
     @property
     def downhill(self) -> float:

@@ -42,6 +42,7 @@ from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW, skier_x
 from neuralplay.runtime.checkpoint import Checkpoint, load_checkpoint, onnx_session
 from neuralplay.runtime.skier_state import (SCROLL_SHIFTS, STATE_FRAMES, TABLES_FILE, SkierState, SkierTables,
                                             moved_up)
+from neuralplay.runtime.skiing_course import UNSEEN, locate, window
 from neuralplay.runtime.skiing_tokenizer import SkiingTokenizer, radix, token_codes
 
 GAME = "skiing"
@@ -121,16 +122,20 @@ def repaint(frame: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def scroll_slope(frame: np.ndarray, rows: int) -> np.ndarray:
+def scroll_slope(frame: np.ndarray, rows: int, coming: np.ndarray | None = None) -> np.ndarray:
     """A palette frame (105, 80) with its slope (below the HUD, above the logo) moved up by
     `rows`: the skier-coloured pixels held where they are (the slope under them painted as
     around them; the skier's box, where on, has left only the skier's), and the
-    rows that come in at the bottom each column's most common colour (snow, the borders)."""
+    rows that come in at the bottom `coming` (rows, 80) where given and not UNSEEN, elsewhere
+    each column's most common colour (snow, the borders)."""
     out = frame.copy()
     slope = frame[HUD_ROWS:SLOPE_END]
     skier = slope == SKIER
     bare = repaint(slope, skier) if skier.any() else slope
-    moved = moved_up(bare, rows, [np.bincount(column).argmax() for column in bare.T])
+    fill = np.tile(np.array([np.bincount(column).argmax() for column in bare.T], np.uint8), (rows, 1))
+    if coming is not None:
+        fill = np.where(coming != UNSEEN, coming, fill)
+    moved = moved_up(bare, rows, fill)
     moved[skier] = SKIER
     out[HUD_ROWS:SLOPE_END] = moved
     return out
@@ -155,6 +160,8 @@ class Sampling:
     temperature: float = 0.0  # 0: the most likely token at each pass (Skiing is deterministic)
     skier_box: bool = True  # paint over the skier's colour outside its box, where the skier-state tables give one
     slope_scroll: bool = True  # move the frame before by the skier state's downhill motion, where there is one
+    course: bool = False  # and bring the course in at the bottom (not bare snow), where the tables hold it and the start is on it
+    falls: bool = True  # let the skier state fall where the tables' fall rules say, where the start is on the course
 
 
 @dataclass
@@ -240,6 +247,11 @@ class NeuralSkiing:
         self.anchor: tuple[float, float] | None = None  # the column drawn and the state's, at reset
         self.skier_box = self.box_of(self.skier_state.tables) if self.skier_state and self.sampling.skier_box else None
         self.slope_scroll = self.skier_state is not None and self.sampling.slope_scroll
+        tables = self.skier_state.tables if self.skier_state is not None else None
+        self.course = tables.course if tables is not None and self.slope_scroll and self.sampling.course else None
+        self.falls = (tables is not None and tables.course is not None and tables.falls is not None
+                      and len(tables.falls) > 0 and self.sampling.falls)
+        self.course_at: int | None = None  # how far down the course the last frame's slope is, where found
         self.cached_with: dict[str, np.ndarray] | None = None  # the inputs the last frame's cache entry came from
 
     @staticmethod
@@ -275,10 +287,11 @@ class NeuralSkiing:
     def decoding(self) -> dict:
         """How its frames are decoded, as eval and bench report it: the MaskGIT passes, the
         temperature, the skier's box (None where there is none) and whether the frame before
-        is moved by the slope's motion."""
+        is moved by the slope's motion, bringing the course in, and whether the skier falls
+        where the fall rules say."""
         return {"maskgit_steps": self.sampling.steps, "temperature": self.sampling.temperature,
                 "skier_box": None if self.skier_box is None else asdict(self.skier_box),
-                "slope_scroll": self.slope_scroll}
+                "slope_scroll": self.slope_scroll, "course": self.course is not None, "falls": self.falls}
 
     @property
     def reward_per_step(self) -> float:
@@ -308,6 +321,10 @@ class NeuralSkiing:
             self.skier_state.read(frames, led[1:])
             if not np.isnan(self.skier_state.column) and not np.isnan(columns[-1]):
                 self.anchor = (float(columns[-1]), self.skier_state.column)
+        found = locate(self.skier_state.tables.course, frames[-1]) if self.course is not None or self.falls else None
+        self.course_at = found if self.course is not None else None
+        if self.skier_state is not None:
+            self.skier_state.place(found if self.falls else None)
         frames, led = frames[-past:], led[-past:]
         self.cached_with = None
         tokens = self.tokenizer.encode(frames).reshape(past, self.n_tokens)
@@ -352,12 +369,17 @@ class NeuralSkiing:
         return self.frame
 
     def scroll_cached_frame(self, rows: int) -> np.ndarray:
-        """The cache with its last frame moved up `rows` (`scroll_slope`) and its keys and
-        values computed again from the inputs they came from; as it was where the slope
-        stays or the last frame is a real one (reset's, read whole by the prefill graph)."""
+        """The cache with its last frame moved up `rows` (`scroll_slope`, the course's rows
+        coming in where the frames were found on it) and its keys and values computed again
+        from the inputs they came from; as it was where the slope stays or the last frame is
+        a real one (reset's, read whole by the prefill graph)."""
         if rows < 1 or self.cached_with is None:
             return self.cache
-        tokens = self.tokenizer.encode(scroll_slope(self.frame, rows)[None]).reshape(1, -1)
+        coming = None
+        if self.course_at is not None:
+            self.course_at += 2 * rows
+            coming = window(self.course, self.course_at, SLOPE_END - rows, SLOPE_END)
+        tokens = self.tokenizer.encode(scroll_slope(self.frame, rows, coming)[None]).reshape(1, -1)
         new = self._run({**self.cached_with, "tokens": tokens})[1]
         self.cache = np.concatenate([self.cached_with["cache"][:, :, :, :, 1:], new], axis=4)
         return self.cache

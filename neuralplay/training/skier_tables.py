@@ -6,7 +6,9 @@ name (each key held for the 4 frames of a step), reading the RAM before every fr
 byte's change is tabled by two or three sources (`FACTORED`), its most common value for
 each value of them; the tables are then laid out dense over every value of their sources
 (a speed never seen takes the nearest seen with the same other sources), beside the slope's
-downhill motion, what each of the skier's sprites shows and the rows the skier is drawn in.
+downhill motion, what each of the skier's sprites shows, the rows the skier is drawn in, and
+the course (`neuralplay.runtime.skiing_course`): each frame's slope placed as far down as the
+objects' rows in RAM have moved, each pixel the colour most frames show it.
 """
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import SKIER, downsample, make_env, to_palette
-from neuralplay.runtime.skier_state import FRAMES_PER_STEP, STATE_BYTES, SUBPIXELS, TABLES_FILE, SkierTables, sprite
+from neuralplay.games.skiing import HUD_ROWS, PALETTE, SKIER, SLOPE_END, downsample, make_env, to_palette
+from neuralplay.runtime.skier_state import (FALLEN_FROM, FRAMES_PER_STEP, STATE_BYTES, SUBPIXELS, TABLES_FILE,
+                                            SkierTables, sprite)
+from neuralplay.runtime.skiing_course import GATE_FLAG, KIND, LEFT, MOGUL, TOP, TREE, UNSEEN, objects_of
 from neuralplay.training.skiing_data import load_episode
 from neuralplay.training.skiing_dynamics_eval import seed_of
 
@@ -36,34 +40,46 @@ FACTORED = {HEADING: (HEADING, TIMER, KEY), TIMER: (HEADING, TIMER, KEY), SPEED:
             B19: (TURNED, B19), B20: (TURNED, B20), MOVE: (SPEED, B19)}
 
 
-def record(env, actions: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def record(env, actions: list[int], slopes: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The actions played on a frameskip-1 env, each held for a step: the RAM before each
     console frame and after the last (4 * len(actions) + 1 rows), and the key held in each
-    (0 after the last)."""
+    (0 after the last). With `slopes`, the native slope of the screen before each step and
+    after the last (the stored frames', at full resolution) is appended to it."""
     ale, rams, keys = env.unwrapped.ale, [], []
     for key in actions:
+        if slopes is not None:
+            slopes.append(native_slope(ale))
         for _ in range(FRAMES_PER_STEP):
             rams.append(ale.getRAM().astype(np.int64))
             keys.append(key)
             env.step(key)
+    if slopes is not None:
+        slopes.append(native_slope(ale))
     rams.append(ale.getRAM().astype(np.int64))
     keys.append(0)
     return np.array(rams), np.array(keys)
 
 
+def native_slope(ale) -> np.ndarray:
+    """The slope rows (below the HUD, above the logo) of ALE's screen, native palette."""
+    return to_palette(ale.getScreenRGB()[2 * HUD_ROWS:2 * SLOPE_END])
+
+
 def replay(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """A collected episode replayed in ALE a console frame at a time: the RAM before each
-    frame (and after the last), the key held in it, and the episode."""
+    frame (and after the last), the key held in it, and the episode, with its frames'
+    slopes at full resolution beside them (`slopes`)."""
     episode, seed = load_episode(path), seed_of(path)
     env = make_env(frameskip=1)
     env.reset(seed=seed)
-    rams, keys = record(env, [int(a) for a in episode["actions"]])
+    slopes = []
+    rams, keys = record(env, [int(a) for a in episode["actions"]], slopes)
     last = downsample(to_palette(env.unwrapped.ale.getScreenRGB()))
     env.close()
     if not np.array_equal(last, episode["frames"][-1]):
         raise UserError(f"{path.name} does not replay in ALE from seed {seed}: collect it again with "
                         "`neuralplay collect skiing`")
-    return rams, keys, episode
+    return rams, keys, {**episode, "slopes": np.array(slopes)}
 
 
 def position(ram: np.ndarray) -> np.ndarray:
@@ -194,6 +210,103 @@ def skier_rows(replays: list) -> tuple[int, int]:
     return int(drawn.min()), int(drawn.max())
 
 
+def slope_rows(rams: np.ndarray) -> np.ndarray:
+    """How many native rows the slope has moved up by each console frame's RAM (the
+    objects' rows in RAM moved, summed from the first)."""
+    return np.concatenate([[0], np.cumsum(np.maximum(rows_scrolled(rams[:, SCROLL_BYTES]), 0))])
+
+
+def slope_offsets(rams: np.ndarray) -> np.ndarray:
+    """How many native rows down the course each stored frame's slope is (frame t shows the
+    screen drawn in console frame 4t - 1, whose objects are where the RAM before it has them)."""
+    drawn = np.concatenate([[0], slope_rows(rams)])  # the screen before console frame i: the RAM of i - 1
+    return drawn[::FRAMES_PER_STEP][:(len(rams) - 1) // FRAMES_PER_STEP + 1]
+
+
+def course_of(replays: list) -> np.ndarray:
+    """The course the episodes' frames show (`neuralplay.runtime.skiing_course`): each pixel
+    of the slope the colour most frames show at its place down the course, the skier's left
+    out; UNSEEN where none shows one."""
+    placed = [(slope_offsets(rams), episode["slopes"]) for rams, _, episode in replays]
+    height, width = placed[0][1].shape[1:]
+    length = max(int(offsets[:len(slopes)].max()) for offsets, slopes in placed) + height
+    colours = len(PALETTE)
+    votes = np.zeros(length * width * colours, np.int64)
+    for offsets, slopes in placed:
+        t, y, x = np.nonzero(slopes != SKIER)
+        rows = offsets[t] + y
+        votes += np.bincount((rows * width + x) * colours + slopes[t, y, x], minlength=len(votes))
+    votes = votes.reshape(length, width, colours)
+    return np.where(votes.any(axis=2), votes.argmax(axis=2), UNSEEN).astype(np.uint8)
+
+
+FALL_ROWS = range(2 * HUD_ROWS, 2 * HUD_ROWS + 40)  # the screen rows (native) a fall's row is looked for in
+FALL_SPANS = range(-12, 15)  # the skier's columns less the object's left column a fall's span is looked for in
+FALSE_FALL_COST = 3  # a rule's score: the falls it tells less this many times the falls it tells wrongly
+
+
+def crossings(replays: list, objects: np.ndarray, kind: int, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each console frame a standing skier's objects of `kind` move up (`lag` frames before):
+    (frame, the object's screen row before, its row after, the skier's column less the
+    object's left column), with the frames numbered across the replays; and whether the
+    skier fell in each frame."""
+    events, fell, first = [], [], 0
+    of_kind = objects[objects[:, KIND] == kind]
+    for rams, _, _ in replays:
+        rows, heading = slope_rows(rams), rams[:, HEADING]
+        frames = np.arange(lag + 1, len(rams) - 1)
+        frames = frames[heading[frames] < FALLEN_FROM]
+        before = of_kind[None, :, TOP] - rows[frames - lag - 1, None] + 2 * HUD_ROWS
+        after = of_kind[None, :, TOP] - rows[frames - lag, None] + 2 * HUD_ROWS
+        span = position(rams[frames])[:, None] // SUBPIXELS - of_kind[None, :, LEFT]
+        near = (after < before) & (after >= FALL_ROWS[0]) & (before <= FALL_ROWS[-1] + 1) & (np.abs(span) < 30)
+        f, o = np.nonzero(near)
+        events.append(np.column_stack([first + f, before[f, o], after[f, o], span[f, o]]))
+        fell.append(heading[frames + 1] >= FALLEN_FROM)
+        first += len(frames)
+    return np.concatenate(events), np.concatenate(fell)
+
+
+def fall_rule(replays: list, objects: np.ndarray, kind: int) -> tuple[int, tuple] | None:
+    """The best rule of the form "the skier falls where an object of `kind` moves up past
+    screen row R (`lag` console frames before), the skier's column less the object's left
+    column within [low, high]" over lags 0 and 1, by score; None where none scores above 0."""
+    best = None
+    for lag in (0, 1):
+        events, fell = crossings(replays, objects, kind, lag)
+        for row in FALL_ROWS:
+            past = events[(events[:, 2] <= row) & (events[:, 1] > row)]
+            for low in FALL_SPANS:
+                for high in FALL_SPANS[FALL_SPANS.index(low):]:
+                    frames = np.unique(past[(past[:, 3] >= low) & (past[:, 3] <= high), 0])
+                    told = int(fell[frames].sum())
+                    score = told - FALSE_FALL_COST * (len(frames) - told)
+                    if score > 0 and (best is None or (score, high - low) > best[:2]):
+                        best = (score, high - low, (kind, lag, row, low, high))
+    return None if best is None else (best[0], best[2])
+
+
+def fall_rules(replays: list, objects: np.ndarray) -> np.ndarray:
+    """The falls' rules (R, 5: kind, lag, row, low, high; `fall_rule`), one for each kind of
+    object that scores."""
+    found = [fall_rule(replays, objects, kind) for kind in (TREE, GATE_FLAG, MOGUL)]
+    return np.array([rule for _, rule in filter(None, found)], np.int64).reshape(-1, 5)
+
+
+def fallen_states(replays: list) -> np.ndarray:
+    """What a fall sets, by the heading before it (16, 3: speed, heading, turn timer): the
+    most common of each in the frames the replays' skier falls in (0 where it never fell
+    from that heading: then the most common of any heading)."""
+    seen = defaultdict(Counter)
+    for rams, _, _ in replays:
+        heading = rams[:, HEADING]
+        for i in np.nonzero((heading[1:] >= FALLEN_FROM) & (heading[:-1] < FALLEN_FROM))[0]:
+            seen[int(heading[i])][(int(rams[i + 1, SPEED]), int(rams[i + 1, HEADING]), int(rams[i + 1, TIMER]))] += 1
+    every = sum(seen.values(), Counter())
+    anyway = every.most_common(1)[0][0] if every else (0, FALLEN_FROM, 0)
+    return np.array([seen[h].most_common(1)[0][0] if seen[h] else anyway for h in range(FALLEN_FROM)], np.int64)
+
+
 def fit_tables(replays: list) -> SkierTables:
     """The skier-state tables of replayed episodes ((rams, keys, episode) each)."""
     tables = fit(FACTORED, [(rams, keys) for rams, keys, _ in replays])
@@ -202,9 +315,12 @@ def fit_tables(replays: list) -> SkierTables:
         raise UserError("no frame of the training episodes shows the skier: collect again with "
                         "`neuralplay collect skiing`")
     dense = {target: tables[target].dense() for target in FACTORED}
+    course = course_of(replays)
+    objects = objects_of(course)
     return SkierTables(turn=dense[HEADING], timer=dense[TIMER], speed=dense[SPEED], b19=dense[B19], b20=dense[B20],
                        move=dense[MOVE], downhill=downhill_table([rams for rams, _, _ in replays]),
-                       walls=tables["walls"], sprites=sprites, rows=skier_rows(replays),
+                       walls=tables["walls"], sprites=sprites, rows=skier_rows(replays), course=course,
+                       objects=objects, falls=fall_rules(replays, objects), fallen=fallen_states(replays),
                        states=np.unique(np.concatenate([rams[:, list(STATE_BYTES)] for rams, _, _ in replays]), axis=0))
 
 
@@ -223,6 +339,8 @@ def train_skier_state(data: Path, out: Path) -> Path:
     meta = {"game": "skiing", "kind": "skier-state", "data": str(data), "episodes": [p.name for p in paths],
             "console_frames": int(sum(len(keys) - 1 for _, keys, _ in replays)), "states": int(len(tables.states)),
             "sprites": len(tables.sprites), "skier_rows": list(tables.rows), "walls": list(tables.walls),
+            "course_rows": int(len(tables.course)), "course_objects": int(len(tables.objects)),
+            "fall_rules": [dict(zip(("kind", "lag", "row", "low", "high"), map(int, r))) for r in tables.falls],
             "seconds": round(time.time() - started, 1)}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return path

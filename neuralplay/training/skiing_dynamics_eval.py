@@ -373,7 +373,8 @@ def summary_lines(result: dict) -> list[str]:
         "  the skier's colour: " + ("left wherever the model draws it" if not result.get("skier_box") else
                                      "kept to rows {top}-{bottom}, {half_width:.2f} px either side of the told column"
                                      .format(**result["skier_box"])),
-        "  the slope: " + ("moved up by the skier state's downhill motion before each frame is drawn"
+        "  the slope: " + ("moved up by the skier state's downhill motion before each frame is drawn, "
+                           + ("the course coming in at the bottom" if result.get("course") else "bare snow coming in")
                            if result.get("slope_scroll") else "as the model draws it"),
     ]
 
