@@ -34,7 +34,6 @@ SNOW = 0
 BORDER = 1
 SKIER = 7
 FLAG = 6
-TREES = (2, 3, 4, 5)
 MOGULS = (8, 9)
 # The model's 105x80 frame: rows 0-13 the HUD (gates left and the timer, which change while
 # the slope stands), rows 89-104 the logo (never changes in an episode), the slope between.

@@ -208,6 +208,10 @@ class SkierTables:
         n, m = len(states), len(columns)
         return np.column_stack([np.repeat(states, m, 0), np.tile(columns, n), np.zeros(n * m, np.int64)])
 
+    @property
+    def can_fall(self) -> bool:
+        """Whether the tables hold a course with its objects and a fall rule to fell the skier by."""
+        return self.objects is not None and self.falls is not None and len(self.falls) > 0
 
     def falling(self, c: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Which standing candidates fall in the console frame they are about to step, given
@@ -215,7 +219,7 @@ class SkierTables:
         frame before and two before."""
         falls = np.zeros(len(c), bool)
         standing = c[:, HEADING] < FALLEN_FROM
-        if self.falls is None or not standing.any():
+        if not self.can_fall or not standing.any():
             return falls
         column = c[:, COLUMN] // SUBPIXELS
         middle = int(np.median(rows[0]))
@@ -295,8 +299,7 @@ class SkierState:
         """Tell the state how far down the course (native rows) the last frame read is, so
         that each step lets the candidates fall where the tables' fall rules say (None: not
         found, no falls)."""
-        falls = self.tables.falls is not None and len(self.tables.falls) and len(self.candidates)
-        self.course_at = at if at is not None and falls else None
+        self.course_at = at if at is not None and self.tables.can_fall and len(self.candidates) else None
         self.downhill_before = np.repeat(self.candidates[:, DOWNHILL:], 2, axis=1)
         self.placed_downhill = int(np.median(self.candidates[:, DOWNHILL])) if len(self.candidates) else 0
 

@@ -249,8 +249,7 @@ class NeuralSkiing:
         self.slope_scroll = self.skier_state is not None and self.sampling.slope_scroll
         tables = self.skier_state.tables if self.skier_state is not None else None
         self.course = tables.course if tables is not None and self.slope_scroll and self.sampling.course else None
-        self.falls = (tables is not None and tables.course is not None and tables.falls is not None
-                      and len(tables.falls) > 0 and self.sampling.falls)
+        self.falls = tables is not None and tables.course is not None and tables.can_fall and self.sampling.falls
         self.course_at: int | None = None  # how far down the course the last frame's slope is, where found
         self.cached_with: dict[str, np.ndarray] | None = None  # the inputs the last frame's cache entry came from
 

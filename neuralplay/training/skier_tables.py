@@ -267,7 +267,7 @@ def crossings(replays: list, objects: np.ndarray, kind: int, lag: int) -> tuple[
     return np.concatenate(events), np.concatenate(fell)
 
 
-def fall_rule(replays: list, objects: np.ndarray, kind: int) -> tuple[int, tuple] | None:
+def fall_rule(replays: list, objects: np.ndarray, kind: int) -> tuple[int, int, int, int, int] | None:
     """The best rule of the form "the skier falls where an object of `kind` moves up past
     screen row R (`lag` console frames before), the skier's column less the object's left
     column within [low, high]" over lags 0 and 1, by score; None where none scores above 0."""
@@ -283,14 +283,14 @@ def fall_rule(replays: list, objects: np.ndarray, kind: int) -> tuple[int, tuple
                     score = told - FALSE_FALL_COST * (len(frames) - told)
                     if score > 0 and (best is None or (score, high - low) > best[:2]):
                         best = (score, high - low, (kind, lag, row, low, high))
-    return None if best is None else (best[0], best[2])
+    return None if best is None else best[2]
 
 
 def fall_rules(replays: list, objects: np.ndarray) -> np.ndarray:
     """The falls' rules (R, 5: kind, lag, row, low, high; `fall_rule`), one for each kind of
     object that scores."""
     found = [fall_rule(replays, objects, kind) for kind in (TREE, GATE_FLAG, MOGUL)]
-    return np.array([rule for _, rule in filter(None, found)], np.int64).reshape(-1, 5)
+    return np.array([rule for rule in found if rule is not None], np.int64).reshape(-1, 5)
 
 
 def fallen_states(replays: list) -> np.ndarray:
