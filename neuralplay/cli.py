@@ -31,6 +31,8 @@ COURSE_HELP = ("Skiing: bring the course's gates, trees and moguls in at the bot
                "course scores better on skiing that moves and costs skier persistence, docs/skiing.md)")
 FALLS_HELP = ("Skiing: never let the skier fall (default: it falls where the skier-state tables' fall rules say, "
               "a tree or a flag passing it, where the start is found on the course)")
+SKIER_HOLD_HELP = ("Skiing: show the frame as the model drew it where it loses the skier (default: a frame with no "
+                   "skier, or a sliver of one, keeps the last skier drawn at the skier state's column)")
 EVALUATED = ("tetris", "skiing-tokenizer", "skiing")  # eval (skiing: the dynamics with its tokenizer)
 PRECISIONS = ("auto", "bf16", "fp32")  # of training's forward pass: training.loop.resolve_precision
 TETRIS_EVENTS = ("none", "left", "right", "rotate", "soft_drop", "hard_drop")  # games.tetris.EVENT_NAMES; a test keeps them equal
@@ -67,23 +69,25 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-slope-scroll", action="store_true", help=SLOPE_SCROLL_HELP)
     parser.add_argument("--course", action="store_true", help=COURSE_HELP)
     parser.add_argument("--no-falls", action="store_true", help=FALLS_HELP)
+    parser.add_argument("--no-skier-hold", action="store_true", help=SKIER_HOLD_HELP)
 
 
 def skiing_sampling(args) -> Sampling | None:
     """Neural Skiing's decoding as --maskgit-steps, --temperature, --no-skier-box,
-    --no-slope-scroll, --course and --no-falls ask; None where none is given (the
-    checkpoint's passes, the most likely codes, the skier's box, the slope scrolled with bare
-    snow coming in, the skier's falls)."""
+    --no-slope-scroll, --course, --no-falls and --no-skier-hold ask; None where none is given
+    (the checkpoint's passes, the most likely codes, the skier's box, the slope scrolled with
+    bare snow coming in, the skier's falls, the skier held)."""
     from neuralplay.runtime.skiing import Sampling
 
     passes = maskgit_passes(args)
     if args.temperature < 0:
         raise UserError(f"--temperature {args.temperature}: 0 (the most likely code) or more")
     if passes is None and not args.temperature and not (args.no_skier_box or args.no_slope_scroll or args.course
-                                                        or args.no_falls):
+                                                        or args.no_falls or args.no_skier_hold):
         return None
     return Sampling(steps=passes, temperature=args.temperature, skier_box=not args.no_skier_box,
-                    slope_scroll=not args.no_slope_scroll, course=args.course, falls=not args.no_falls)
+                    slope_scroll=not args.no_slope_scroll, course=args.course, falls=not args.no_falls,
+                    skier_hold=not args.no_skier_hold)
 
 
 def cmd_play(args) -> int:

@@ -277,14 +277,42 @@ def test_with_the_skiers_box_the_runtime_shows_and_caches_no_stray_skier_colour(
                                               (["--no-slope-scroll", "--course"], asdict(neural.skier_box), False,
                                                False, rules),  # no scroll, no course brought in
                                               (["--course"], asdict(neural.skier_box), True, True, rules),
-                                              (["--no-falls"], asdict(neural.skier_box), True, False, False)):
+                                              (["--no-falls"], asdict(neural.skier_box), True, False, False),
+                                              (["--no-skier-hold"], asdict(neural.skier_box), True, False, rules)):
         result = neuralplay(*ask, *flags)
         assert result.returncode == 0, result.stderr
         facts = json.loads(result.stdout)
         assert facts["skier_box"] == box and facts["slope_scroll"] is scroll and facts["course"] is course
-        assert facts["falls"] is falls
+        assert facts["falls"] is falls and facts["skier_hold"] is (box is not None and "--no-skier-hold" not in flags)
+        assert 0 <= facts["skier_held_share"] <= 1 and (facts["skier_hold"] or facts["skier_held_share"] == 0)
     replace(tables, rows=None).save(folder / "skier_state.npz")  # tables fit before the rows were
     assert NeuralSkiing(folder, tiny_skiing.tokenizer).skier_box is None
+
+
+def test_a_frame_that_loses_the_skier_keeps_the_last_one_drawn_at_the_told_column(tiny_skiing, motion_export,
+                                                                                tmp_path):
+    folder = with_skier_tables(tiny_skiing, motion_export, tmp_path)
+    neural = NeuralSkiing(folder, tiny_skiing.tokenizer, seed=0)
+    assert neural.skier_hold
+    start = load_starts(folder)[0]
+    real = neural.reset(start.frames, start.actions_into_frames())
+    column = neural.columns[-1]
+    ys, xs = np.nonzero(real == SKIER)
+    assert neural.skier_held == 0 and len(ys) and not np.isnan(column)
+    lost = np.where(real == SKIER, SNOW, real)
+    lost[ys[0], xs[0]] = SKIER  # a sliver of a skier: one pixel of it
+    neural.frame, before = lost, neural.tokens.copy()
+    neural.hold_skier(column + 2)
+    shown = np.nonzero(neural.frame == SKIER)
+    assert set(zip(*shown)) == set(zip(ys, np.clip(xs + 2, 0, real.shape[1] - 1))) | {(ys[0], xs[0])}
+    assert neural.skier_held == 1
+    patch_h, patch_w = -(-real.shape[0] // neural.grid[0]), real.shape[1] // neural.grid[1]
+    drawn = set(shown[0] // patch_h * neural.grid[1] + shown[1] // patch_w)
+    assert set(np.nonzero(neural.tokens != before)[0]) <= drawn  # only the patches drawn are encoded again
+    neural.frame = real  # a frame that shows the skier is left as it is, and its skier kept
+    neural.hold_skier(column)
+    assert neural.frame is real and neural.skier_held == 1
+    assert NeuralSkiing(folder, tiny_skiing.tokenizer, sampling=Sampling(steps=None, skier_hold=False)).skier_hold is False
 
 
 def test_a_scroll_computes_the_last_frames_cache_entry_again_from_the_slope_moved(tiny_skiing, motion_export,

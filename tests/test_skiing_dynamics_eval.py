@@ -84,6 +84,7 @@ class Oracle:
         self.episodes = [load_episode(p) for p in sorted(heldout.glob("*.npz"))]
         self.tokenizer, self.context = tokenizer, context
         self.frames_read = context - 1  # what NeuralSkiing.reset reads without skier motion
+        self.skier_held = 0  # frames in which it kept the skier drawn (none: it draws the truth)
         self.at: list[tuple[int, int]] = []
         self.tokens = np.zeros(140, np.int64)
 
@@ -127,6 +128,7 @@ class HeldFrame:
     def __init__(self, tokenizer, context=4):
         self.tokenizer, self.context = tokenizer, context
         self.frames_read = context - 1
+        self.skier_held = 0
         self.tokens = np.zeros(140, np.int64)
 
     def reset(self, frames, actions=None):

@@ -19,6 +19,9 @@ from the told column than the sprite reaches (plus `TOLD_COLUMN_ERROR`), painted
 their neighbours' colour, and the patches painted encoded again before the frame is cached.
 Without it the model's stray skier-coloured blobs (at a tree or a flag it draws near the
 skier) pull the skier's reading off, and the model reads them back as the skier.
+With the box, a frame that shows no skier, or a sliver of one (the model drew a tree over
+the skier standing at it), keeps the last skier shown, drawn again at the told column and
+encoded again likewise, so that the model reads the skier back and draws it on.
 
 The skier state also carries the slope's downhill motion. Where it moves the slope up by
 whole rows in a step, the frame before is moved up by them first (`scroll_slope`: the HUD,
@@ -59,6 +62,9 @@ UNKNOWN_COLUMN = -1.0  # what the graphs read where a frame shows no skier
 # its sprite's reach, before its colour there is painted over: chosen by `eval skiing
 # --rollouts 24` over 0.25, 0.75 and 1 (docs/skiing.md, "The skier's box").
 TOLD_COLUMN_ERROR = 0.75
+# A frame showing fewer skier-coloured pixels than this share of the last skier shown has
+# lost it (the real frames' skier is 13 to 18 pixels; under 10 in 0.5% of them).
+SKIER_SHOWN = 0.5
 
 
 def skier_columns(frames: np.ndarray) -> np.ndarray:
@@ -162,6 +168,7 @@ class Sampling:
     slope_scroll: bool = True  # move the frame before by the skier state's downhill motion, where there is one
     course: bool = False  # and bring the course in at the bottom (not bare snow), where the tables hold it and the start is on it
     falls: bool = True  # let the skier state fall where the tables' fall rules say, where the start is on the course
+    skier_hold: bool = True  # with the skier's box: a frame that loses the skier keeps the last one drawn, at the told column
 
 
 @dataclass
@@ -252,6 +259,9 @@ class NeuralSkiing:
         self.falls = tables is not None and tables.course is not None and tables.can_fall and self.sampling.falls
         self.course_at: int | None = None  # how far down the course the last frame's slope is, where found
         self.cached_with: dict[str, np.ndarray] | None = None  # the inputs the last frame's cache entry came from
+        self.skier_hold = self.skier_box is not None and self.skier_motion and self.sampling.skier_hold
+        self.last_skier: tuple[np.ndarray, np.ndarray] | None = None  # its pixels' rows, columns less its column
+        self.skier_held = 0  # how many frames since reset kept the last skier drawn
 
     @staticmethod
     def box_of(tables: SkierTables) -> SkierBox | None:
@@ -286,11 +296,12 @@ class NeuralSkiing:
     def decoding(self) -> dict:
         """How its frames are decoded, as eval and bench report it: the MaskGIT passes, the
         temperature, the skier's box (None where there is none) and whether the frame before
-        is moved by the slope's motion, bringing the course in, and whether the skier falls
-        where the fall rules say."""
+        is moved by the slope's motion, bringing the course in, whether the skier falls
+        where the fall rules say, and whether a frame that loses the skier keeps the last one."""
         return {"maskgit_steps": self.sampling.steps, "temperature": self.sampling.temperature,
                 "skier_box": None if self.skier_box is None else asdict(self.skier_box),
-                "slope_scroll": self.slope_scroll, "course": self.course is not None, "falls": self.falls}
+                "slope_scroll": self.slope_scroll, "course": self.course is not None, "falls": self.falls,
+                "skier_hold": self.skier_hold}
 
     @property
     def reward_per_step(self) -> float:
@@ -336,6 +347,10 @@ class NeuralSkiing:
         else:
             self.cache = self._prefill.run(None, feeds)[0]
         self.tokens, self.frame = tokens[-1], frames[-1]
+        self.skier_held = 0
+        self.last_skier = None
+        if self.skier_hold:
+            self.remember_skier(float(columns[-1]))
         return self.frame
 
     def step(self, action: int) -> np.ndarray:
@@ -355,6 +370,8 @@ class NeuralSkiing:
         self.frame = self.tokenizer.decode(self.tokens.reshape(1, *self.grid))[0]
         if self.skier_box is not None:
             self.keep_skier_to_box()
+        if self.skier_hold and not np.isnan(self.columns[-1]):
+            self.hold_skier(float(self.columns[-1]))
         if self.skier_motion and np.isnan(self.columns[-1]):  # lost (or never seen): read it off the frame drawn
             drawn = skier_x(self.frame)
             self.columns[-1] = np.nan if drawn is None else drawn
@@ -391,10 +408,39 @@ class NeuralSkiing:
         if not stray.any():
             return
         self.frame = repaint(self.frame, stray)
-        ys, xs = np.nonzero(stray)
+        self.encode_painted(*np.nonzero(stray))
+
+    def encode_painted(self, ys: np.ndarray, xs: np.ndarray) -> None:
+        """Encode again the patches holding the pixels painted (their rows and columns), so
+        that the tokens, and the cache made of them, hold what the frame shows."""
         patch_h, patch_w = -(-self.frame.shape[0] // self.grid[0]), self.frame.shape[1] // self.grid[1]
         painted = np.unique(ys // patch_h * self.grid[1] + xs // patch_w)
         self.tokens[painted] = self.tokenizer.encode(self.frame[None]).reshape(-1)[painted]
+
+    def remember_skier(self, column: float) -> bool:
+        """Keep the frame's skier-coloured pixels, as rows and columns less `column`, where it
+        shows a skier (at least SKIER_SHOWN of the pixels of the last one kept; any, where
+        none is) and its column is known; whether it did."""
+        ys, xs = np.nonzero(self.frame == SKIER)
+        least = 1 if self.last_skier is None else SKIER_SHOWN * len(self.last_skier[0])
+        if len(ys) < least or np.isnan(column):
+            return False
+        self.last_skier = (ys, xs - column)
+        return True
+
+    def hold_skier(self, column: float) -> None:
+        """Where the frame shows no skier, or a sliver of one (the model drew something else
+        over it: a tree it stands at), draw the last skier shown again at the told column,
+        and encode the patches drawn again, so that the model reads the skier back in the
+        next frame."""
+        if self.remember_skier(column) or self.last_skier is None:
+            return
+        rows, offsets = self.last_skier
+        ys, xs = rows, np.clip(np.rint(offsets + column).astype(np.int64), 0, self.frame.shape[1] - 1)
+        self.frame = self.frame.copy()
+        self.frame[ys, xs] = SKIER
+        self.encode_painted(ys, xs)
+        self.skier_held += 1
 
     def state_column(self, action: int) -> float:
         """The skier-state's next column under `action`, as the model's frames draw it: the

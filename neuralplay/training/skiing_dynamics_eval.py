@@ -23,6 +23,8 @@ frames under its actions. What is measured:
   `row` (the centroid's row is off, as where the model draws skier-coloured pixels away
   from the skier), `column` (the row is right, the column is off: the skier went sideways
   elsewhere); shares of the frames counted, which add up with persistence to 1.
+  `skier_held_share`: the share of the open-loop frames in which the model lost the skier
+  and the runtime kept the last one drawn (`NeuralSkiing.hold_skier`; 0 with `--no-skier-hold`).
   `skier_sideways_px_per_step` (`real_skier_sideways_px_per_step` for ALE's frames): the
   mean change of the skier's centroid column from one open-loop frame to the next where both
   show it, at 105x80; a model whose skier stands while ALE's drifts loses it.
@@ -238,6 +240,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
     matches: list[list[bool]] = [[] for _ in plan]  # each rollout's frames where ALE shows the skier
     frozen_matches: list[bool] = []
     misses = {"no_skier": 0, "row": 0, "column": 0}
+    skier_held = 0  # neural frames in which the runtime kept the last skier drawn
     strips, tracks = [], []
     for r, (e, s) in enumerate(plan):
         ep = episodes[e]
@@ -266,6 +269,7 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
             if r < keep and k in shown:
                 strip["real"].append(true.copy())
                 strip["neural"].append(pred.copy())
+        skier_held += model.skier_held
         if r < keep:
             strips.append(strip)
         tracks.append(track)
@@ -290,7 +294,9 @@ def open_loop(model: NeuralSkiing, episodes: list[dict], plan: list[tuple[int, i
             "changed_pixels_by_horizon": motion.mean(axis=0).tolist() if len(plan) else [],
             "real_changed_pixels_by_horizon": real_motion.mean(axis=0).tolist() if len(plan) else [],
             "skier_misses": {kind: n / len(counted) for kind, n in misses.items()} if counted else None,
-            "skier_frames_counted": len(counted), "rollouts": len(plan), "rollout_horizon": horizon}, strips, tracks
+            "skier_frames_counted": len(counted),
+            "skier_held_share": skier_held / (len(plan) * horizon) if len(plan) and horizon else None,
+            "rollouts": len(plan), "rollout_horizon": horizon}, strips, tracks
 
 
 def _evaluate(model: NeuralSkiing, heldout: Path, teacher_forced_n: int, rollouts: int, horizon: int,
@@ -367,6 +373,8 @@ def summary_lines(result: dict) -> list[str]:
             f"{pct(share)} {why}" for why, share in (("with no skier", result["skier_misses"]["no_skier"]),
                                                       ("off in row", result["skier_misses"]["row"]),
                                                       ("off in column only", result["skier_misses"]["column"])))),
+        "  frames where the model lost the skier and the last one drawn was kept: "
+        + ("off" if not result.get("skier_hold") else pct(result["skier_held_share"])),
         f"  pixels that change from the frame before, in the open loop: {pct(result['changed_pixel_share'])} "
         f"(ALE's: {pct(result['real_changed_pixel_share'])})",
         f"  one step: {result['step_ms_p50']} ms (median)",
