@@ -15,7 +15,7 @@ from neuralplay.runtime.skiing_course import GATE_FLAG, MOGUL, TREE, UNSEEN, loc
 
 pytest.importorskip("ale_py")
 
-from neuralplay.training.skier_tables import (MOST_ROWS_A_FRAME, fall_rules, fallen_states, nearest_speed,  # noqa: E402
+from neuralplay.training.skier_tables import (MOST_ROWS_A_FRAME, fall_rules, fallen_states,  # noqa: E402
                                               fit_tables, position, replay, rows_scrolled, slope_offsets,
                                               train_skier_state)
 
@@ -55,16 +55,6 @@ def test_the_rows_scrolled_follow_the_objects_when_one_leaves_the_top():
                         [151, 102, 52, 10],
                         [60, 20, 0, 0]])  # two left at once: neither comparison explains it
     assert rows_scrolled(objects).tolist() == [1, 1, 0, -1]
-
-
-def test_a_speed_never_seen_moves_the_slope_as_the_nearest_seen_with_the_same_ram20():
-    table, seen = np.zeros((256, 256), np.int64), np.zeros((256, 256), bool)
-    table[100, 7], table[110, 7], table[50, 8] = 40, 60, 9
-    seen[100, 7] = seen[110, 7] = seen[50, 8] = True
-    filled = nearest_speed(table, seen)
-    assert filled[0, 7] == filled[104, 7] == filled[105, 7] == 40  # the lower where two are as near
-    assert filled[106, 7] == filled[255, 7] == 60 and filled[100, 7] == 40 and filled[110, 7] == 60
-    assert set(filled[:, 8]) == {9} and not filled[:, 9].any()  # a RAM[20] never seen stays 0
 
 
 def test_the_downhill_motion_fit_from_replays_is_a_few_rows_a_frame_at_most(tables):
