@@ -8,16 +8,16 @@ import pytest
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
-from neuralplay.runtime.skier_state import (COLUMN, DOWNHILL, FALLEN_FROM, FRAMES_PER_STEP, HEADING, SPEED,
+from neuralplay.runtime.skier_state import (COLUMN, COURSE_TOLERANCE, DOWNHILL, FALLEN_FROM, FRAMES_PER_STEP, HEADING, SPEED,
                                             STATE_BYTES, SUBPIXELS, TABLES_FILE, TIMER, SkierState, SkierTables,
-                                            slope_shift, sprite)
+                                            slope_scroll, slope_shift, sprite)
 from neuralplay.runtime.skiing_course import GATE_FLAG, MOGUL, TREE, UNSEEN, locate, objects_of, window
 
 pytest.importorskip("ale_py")
 
-from neuralplay.training.skier_tables import (MOST_ROWS_A_FRAME, fall_rules, fallen_states,  # noqa: E402
-                                              fit_tables, position, replay, rows_scrolled, slope_offsets,
-                                              train_skier_state)
+from neuralplay.training.skier_tables import (DOWNHILL_SUBPIXEL, MOST_ROWS_A_FRAME, SCROLL_BYTES,  # noqa: E402
+                                              fall_rules, fallen_states, fit_tables, nearest_speed, position,
+                                              replay, rows_scrolled, slope_offsets, slope_rows, train_skier_state)
 
 
 def test_a_sprite_is_its_mask_and_leftmost_column():
@@ -57,6 +57,16 @@ def test_the_rows_scrolled_follow_the_objects_when_one_leaves_the_top():
     assert rows_scrolled(objects).tolist() == [1, 1, 0, -1]
 
 
+def test_a_speed_never_seen_moves_the_slope_as_the_nearest_seen_with_the_same_ram20():
+    table, seen = np.zeros((256, 256), np.int64), np.zeros((256, 256), bool)
+    table[100, 7], table[110, 7], table[50, 8] = 40, 60, 9
+    seen[100, 7] = seen[110, 7] = seen[50, 8] = True
+    filled = nearest_speed(table, seen)
+    assert filled[0, 7] == filled[104, 7] == filled[105, 7] == 40  # the lower where two are as near
+    assert filled[106, 7] == filled[255, 7] == 60 and filled[100, 7] == 40 and filled[110, 7] == 60
+    assert set(filled[:, 8]) == {9} and not filled[:, 9].any()  # a RAM[20] never seen stays 0
+
+
 def test_the_downhill_motion_fit_from_replays_is_a_few_rows_a_frame_at_most(tables):
     assert tables.downhill.min() >= 0 and tables.downhill.max() < MOST_ROWS_A_FRAME * SUBPIXELS
 
@@ -69,6 +79,15 @@ def replayed(tiny_skiing):
 @pytest.fixture(scope="module")
 def tables(replayed):
     return fit_tables(replayed)
+
+
+def test_the_slopes_scroll_over_a_reading_is_alees_downhill_motion_within_a_row(replayed):
+    rams, _, episode = replayed[0]
+    motion = SUBPIXELS * rows_scrolled(rams[:, SCROLL_BYTES]) + np.diff(rams[:, DOWNHILL_SUBPIXEL])
+    for last in range(8, 64, 4):  # 7 frames read, as the context below; the first at 6: the slope moves half a row a step
+        frames = episode["frames"][last - 6:last + 1]
+        true = motion[FRAMES_PER_STEP * (last - 6) - 1:FRAMES_PER_STEP * last - 1].sum() / (2 * SUBPIXELS)
+        assert abs(slope_scroll(frames) - true) <= 1, last
 
 
 def true_candidate(rams: np.ndarray, t: int) -> np.ndarray:
@@ -99,6 +118,25 @@ def test_the_state_read_off_a_context_follows_alees_skier(replayed, tables):
     assert len(state.candidates) <= 2000
     with pytest.raises(ValueError, match="take 7 actions"):
         state.read(episode["frames"][:8], episode["actions"][:3])
+
+
+def test_a_reading_keeps_the_candidates_whose_slope_moves_as_the_course_places_each_frame(replayed, tables):
+    rams, _, episode = replayed[1]
+    down = slope_rows(rams)
+    fewer = False
+    for start in (20, 40, 60):
+        frames, actions = episode["frames"][start - 7:start + 1], episode["actions"][start - 7:start]
+        placed, unplaced = SkierState(tables, seed=0), SkierState(replace(tables, course=None), seed=0)
+        assert placed.read(frames, actions) and unplaced.read(frames, actions)
+        moved = placed.course_motion(frames)
+        assert moved[0] is None and moved[-1] == down[FRAMES_PER_STEP * start - 1] - down[FRAMES_PER_STEP * (start - 6) - 1]
+        assert unplaced.course_motion(frames) == [None] * len(frames)
+        assert (np.abs(placed.candidates[:, DOWNHILL] / SUBPIXELS - moved[-1]) < COURSE_TOLERANCE).all()
+        assert (placed.candidates[:, 1] == rams[FRAMES_PER_STEP * start - 1, 15]).any()  # ALE's heading among them
+        read_alone = {tuple(row) for row in unplaced.candidates}
+        assert all(tuple(row) in read_alone for row in placed.candidates)
+        fewer |= len(placed.candidates) < len(unplaced.candidates)
+    assert fewer
 
 
 def test_a_context_without_a_skier_reads_nothing(tables):

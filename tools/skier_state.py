@@ -10,9 +10,10 @@ skier's state is read off the real context frames, nothing else:
   that the first context frame's sprite allows, a pixel either side;
 - each context frame keeps the candidates it agrees with: its skier sprite (at 105x80) shows
   some headings and a column offset in the training replays (a frame shows the RAM of the
-  console frame before its last), and the slope's scroll over the context (the shift that
-  best aligns consecutive frames, as `tools/skiing_scroll.py` measures it) must match the candidates'
-  downhill motion (a table of speed and RAM[20]) within 1.5 rows;
+  console frame before its last), and the slope's scroll over the context (`slope_scroll`:
+  each frame aligned with one a few rows of scroll before it, as `tools/skiing_scroll.py`
+  aligns two frames) must match the candidates' downhill motion (a table of speed and
+  RAM[20]) within 1.5 rows;
 - the survivors are stepped by the tables under the episode's keys for the horizon; the
   column is their median (of a seeded sample of 2,000 where more are left). Scored: the
   share of steps where it is within 6 px (the eval's 3 px at 105x80) of ALE's skier

@@ -24,7 +24,7 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
-from neuralplay.runtime.skiing_course import KIND, LEFT, TOP
+from neuralplay.runtime.skiing_course import KIND, LEFT, TOP, locate
 
 STATE_BYTES = (14, 15, 19, 20, 98)  # speed, heading, 19, 20, turn timer
 FALLEN_FROM = 16  # headings 0-15 ski; a fall sets one above, until the skier stands again
@@ -33,6 +33,8 @@ SPEED, HEADING, B19, B20, TIMER, COLUMN, DOWNHILL = range(7)  # a candidate's fi
 FRAMES_PER_STEP = 4
 SUBPIXELS = 32  # the column's units a pixel
 SCROLL_SHIFTS = range(8)  # rows the slope may move up between two frames (105x80)
+SCROLL_ANCHOR = 6  # rows (105x80) the slope moves from the frame a scroll is measured from before a later one is taken
+COURSE_TOLERANCE = 1  # native rows a candidate's downhill motion stays under the course's over the frames read: the sub-pixel byte's share
 SCROLL_TOLERANCE = 1.5  # rows at 105x80 between the scroll read and a candidate's: the sub-row phase
 MAX_CANDIDATES = 2000  # a step moves at most this many (a seeded sample)
 STATE_FRAMES = 16  # the frames a reading takes: 15 read (the slope's scroll over them pins the speed), and the one before them for its key
@@ -80,6 +82,23 @@ def slope_shift(before: np.ndarray, after: np.ndarray, shifts=SCROLL_SHIFTS) -> 
         mask = (body_before != SKIER) & (body_after != SKIER)
         scores.append(int(((moved != body_after) & mask).sum()))
     return list(shifts)[int(np.argmin(scores))]
+
+
+def slope_scroll(frames: np.ndarray) -> int:
+    """How many rows (105x80) the slope moved up over `frames` (T, 105, 80). Each frame is
+    aligned with an earlier one, not just the one before: a step often moves the slope half
+    a row, which frame-to-frame shifts round away (summed over 15 frames they fell short by
+    2 rows or more in about 2% of the held-out windows). The frame measured from moves on to
+    the one before once the slope has moved SCROLL_ANCHOR rows from it."""
+    shifts = range(SCROLL_ANCHOR + max(SCROLL_SHIFTS) + 1)
+    total, anchor, last = 0, 0, 0
+    for t in range(1, len(frames)):
+        shift = slope_shift(frames[anchor], frames[t], shifts)
+        if shift >= SCROLL_ANCHOR and anchor < t - 1:
+            total, anchor = total + last, t - 1
+            shift = slope_shift(frames[anchor], frames[t], shifts)
+        last = shift
+    return total + last
 
 
 @dataclass
@@ -274,19 +293,33 @@ class SkierState:
             self.candidates = np.zeros((0, 7), np.int64)
             return False
         every_read = True
+        down = self.course_motion(frames) if scroll else [None] * len(frames)
         for t in range(2, len(frames)):
             c = self.cap(c, MAX_READ)
             for key in (actions[t - 2],) + (actions[t - 1],) * (FRAMES_PER_STEP - 1):
                 c = self.tables.step(c, int(key))
             c, kept = keep(c, self.tables.agree(c, frames[t]))
             every_read &= kept
+            if down[t] is not None:
+                c, kept = keep(c, np.abs(c[:, DOWNHILL] / SUBPIXELS - down[t]) < COURSE_TOLERANCE)
+                every_read &= kept
             c = np.unique(c, axis=0)
         if scroll:
-            scrolled = sum(slope_shift(frames[t - 1], frames[t]) for t in range(2, len(frames)))
+            scrolled = slope_scroll(frames[1:])
             c, kept = keep(c, np.abs(c[:, DOWNHILL] / (2 * SUBPIXELS) - scrolled) <= SCROLL_TOLERANCE)
             every_read &= kept
         self.candidates = c
         return every_read
+
+    def course_motion(self, frames: np.ndarray) -> list[int | None]:
+        """How far (native rows) the slope has moved from frames[1] at each frame, where the
+        tables' course places both (`skiing_course.locate`); None where it does not. Each
+        frame is placed to the native row, where the scroll between frames (`slope_scroll`)
+        sees only their 105 rows: placed, the candidates' speed is pinned frame by frame."""
+        if self.tables.course is None or len(frames) < 2:
+            return [None] * len(frames)
+        at = [None] + [locate(self.tables.course, frame) for frame in frames[1:]]
+        return [None if a is None or at[1] is None else a - at[1] for a in at]
 
     def cap(self, c: np.ndarray, most: int) -> np.ndarray:
         return c[self.sample(len(c), most)]
