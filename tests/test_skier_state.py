@@ -8,9 +8,9 @@ import pytest
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
-from neuralplay.runtime.skier_state import (COLUMN, COURSE_TOLERANCE, DOWNHILL, FALLEN_FROM, FRAMES_PER_STEP, HEADING, SPEED,
-                                            STATE_BYTES, SUBPIXELS, TABLES_FILE, TIMER, SkierState, SkierTables,
-                                            slope_scroll, slope_shift, sprite)
+from neuralplay.runtime.skier_state import (COLUMN, COURSE_TOLERANCE, DOWNHILL, FALLEN_FROM, FRAMES_PER_STEP,
+                                            HEADING, SPEED, STATE_BYTES, SUBPIXELS, TABLES_FILE, TIMER, SkierState,
+                                            SkierTables, slope_scroll, slope_shift, sprite)
 from neuralplay.runtime.skiing_course import GATE_FLAG, MOGUL, TREE, UNSEEN, locate, objects_of, window
 
 pytest.importorskip("ale_py")
@@ -84,7 +84,8 @@ def tables(replayed):
 def test_the_slopes_scroll_over_a_reading_is_alees_downhill_motion_within_a_row(replayed):
     rams, _, episode = replayed[0]
     motion = SUBPIXELS * rows_scrolled(rams[:, SCROLL_BYTES]) + np.diff(rams[:, DOWNHILL_SUBPIXEL])
-    for last in range(8, 64, 4):  # 7 frames read, as the context below; the first at 6: the slope moves half a row a step
+    # windows of 7 frames, as the context read below; early on the slope moves half a row a step
+    for last in range(8, 64, 4):
         frames = episode["frames"][last - 6:last + 1]
         true = motion[FRAMES_PER_STEP * (last - 6) - 1:FRAMES_PER_STEP * last - 1].sum() / (2 * SUBPIXELS)
         assert abs(slope_scroll(frames) - true) <= 1, last
@@ -129,7 +130,8 @@ def test_a_reading_keeps_the_candidates_whose_slope_moves_as_the_course_places_e
         placed, unplaced = SkierState(tables, seed=0), SkierState(replace(tables, course=None), seed=0)
         assert placed.read(frames, actions) and unplaced.read(frames, actions)
         moved = placed.course_motion(frames)
-        assert moved[0] is None and moved[-1] == down[FRAMES_PER_STEP * start - 1] - down[FRAMES_PER_STEP * (start - 6) - 1]
+        assert moved[0] is None
+        assert moved[-1] == down[FRAMES_PER_STEP * start - 1] - down[FRAMES_PER_STEP * (start - 6) - 1]
         assert unplaced.course_motion(frames) == [None] * len(frames)
         assert (np.abs(placed.candidates[:, DOWNHILL] / SUBPIXELS - moved[-1]) < COURSE_TOLERANCE).all()
         assert (placed.candidates[:, 1] == rams[FRAMES_PER_STEP * start - 1, 15]).any()  # ALE's heading among them

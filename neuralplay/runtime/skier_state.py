@@ -33,8 +33,9 @@ SPEED, HEADING, B19, B20, TIMER, COLUMN, DOWNHILL = range(7)  # a candidate's fi
 FRAMES_PER_STEP = 4
 SUBPIXELS = 32  # the column's units a pixel
 SCROLL_SHIFTS = range(8)  # rows the slope may move up between two frames (105x80)
-SCROLL_ANCHOR = 6  # rows (105x80) the slope moves from the frame a scroll is measured from before a later one is taken
-COURSE_TOLERANCE = 1  # native rows a candidate's downhill motion stays under the course's over the frames read: the sub-pixel byte's share
+SCROLL_ANCHOR = 6  # rows (105x80) of scroll from the frame a scroll is measured from, before a later one is taken
+# native rows a candidate's downhill motion stays under the course's over the frames read: the sub-pixel byte's share
+COURSE_TOLERANCE = 1
 SCROLL_TOLERANCE = 1.5  # rows at 105x80 between the scroll read and a candidate's: the sub-row phase
 MAX_CANDIDATES = 2000  # a step moves at most this many (a seeded sample)
 STATE_FRAMES = 16  # the frames a reading takes: 15 read (the slope's scroll over them pins the speed), and the one before them for its key
