@@ -50,6 +50,15 @@ def default_data(game: str) -> Path:
     return user_data_dir() / "data" / game
 
 
+def training_data(args, game: str) -> Path:
+    """The one data folder a trainer reads (`--data`, default the user data folder's); only
+    `train skier-state` fits on several."""
+    if args.data and len(args.data) > 1:
+        raise UserError(f"train {args.game} reads one --data folder, not {len(args.data)}: only skier-state "
+                        "fits on several")
+    return Path(args.data[0]) if args.data else default_data(game)
+
+
 def default_run(game: str) -> Path:
     return user_data_dir() / "runs" / game
 
@@ -270,7 +279,7 @@ def train_skiing(args) -> int:
     for key in ("skier_weight", "change_weight", "hud_weight"):  # the loss weights this model takes
         if extra.get(key) is not None and extra[key] <= 0:
             raise UserError(f"--{key.replace('_', '-')} {extra[key]}: a loss weight is a positive number")
-    data = Path(args.data) if args.data else default_data("skiing")
+    data = training_data(args, "skiing")
     run_dir = Path(args.run) if args.run else default_run(args.game)
     cfg = Config(data=str(data), run_dir=str(run_dir), max_minutes=args.max_minutes, threads=args.threads,
                  seed=args.seed, **schedule_options(args), **extra)
@@ -280,13 +289,14 @@ def train_skiing(args) -> int:
 
 
 def train_skier_state(args) -> int:
-    """The skier-state tables, fit on ALE replays of the data's training episodes, into --out."""
+    """The skier-state tables, fit on ALE replays of the training episodes of every --data
+    folder, into --out."""
     from neuralplay.training.skier_tables import train_skier_state as fit
 
     if not args.out:
         raise UserError("train skier-state needs --out FOLDER: the folder of a --skier-motion dynamics model's "
                         "graphs, whose runtime then carries the skier's column by them")
-    path = fit(Path(args.data) if args.data else default_data("skiing"), Path(args.out))
+    path = fit([Path(d) for d in args.data] if args.data else [default_data("skiing")], Path(args.out))
     print(f"wrote {path} and {path.with_suffix('.json')}")
     return 0
 
@@ -301,7 +311,7 @@ def cmd_train(args) -> int:
     from neuralplay.models.tetris_gan import TetrisGANConfig
     from neuralplay.training.tetris_train import TrainConfig, source_model_config, train
 
-    data = Path(args.data) if args.data else default_data(args.game)
+    data = training_data(args, args.game)
     run_dir = Path(args.run) if args.run else default_run(args.game)
     model = TetrisGANConfig(d_model=args.d_model, n_layers=args.layers or TetrisGANConfig.n_layers, d_ff=2 * args.d_model,
                             columns=args.columns, piece_from_noise=args.piece_from_noise)
@@ -494,7 +504,9 @@ def build_parser() -> Parser:
                        "--skier-motion dynamics model's exported folder, whose runtime then reads the skier's "
                        "state off the real frames at reset and moves it by the keys")
     train.add_argument("--tokenizer", help="skiing-dynamics: folder of the tokenizer's graphs (default: shipped)")
-    train.add_argument("--data", help="data folder from `collect` (default: the user data folder)")
+    train.add_argument("--data", action="append",
+                       help="data folder from `collect` (default: the user data folder); skier-state: "
+                            "repeat it to fit on the training episodes of several")
     train.add_argument("--run", help="run folder: checkpoints and TensorBoard logs")
     train.add_argument("--steps", type=int, help="steps to train to (defaults: Tetris 14000, "
                        "tokenizer 4000, dynamics 6000)")

@@ -145,6 +145,7 @@ def test_the_cli_names_the_skiing_steerings():
     (("train", "skiing-dynamics", "--init-from", "no-such-run"), ("no-such-run", "train skiing-dynamics")),
     (("train", "skiing-tokenizer", "--init-from", "no-such-run"), ("no-such-run", "skiing-tokenizer")),
     (("train", "tetris", "--columns", "9"), ("--columns 9", "--layers")),
+    (("train", "skiing-dynamics", "--data", "a", "--data", "b"), ("one --data folder", "skier-state")),
     (("train", "tetris", "--init-from", "no-such-checkpoint"), ("no-such-checkpoint", "--init-from")),
 ])
 def test_bad_training_options_are_one_line(tmp_path, args, words):

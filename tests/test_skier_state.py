@@ -1,13 +1,14 @@
 """The skier's state: tables fit from ALE replays (training.skier_tables), read off real frames
 and stepped by the keys (runtime.skier_state), and the runtime's column carried by them."""
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SKIER_ROWS, SLOPE_END, SNOW
 from neuralplay.runtime.skier_state import (COLUMN, COURSE_TOLERANCE, DOWNHILL, FALLEN_FROM, FRAMES_PER_STEP,
                                             HEADING, SPEED, STATE_BYTES, SUBPIXELS, TABLES_FILE, TIMER, SkierState,
                                             SkierTables, slope_scroll, slope_shift, sprite)
@@ -17,7 +18,8 @@ pytest.importorskip("ale_py")
 
 from neuralplay.training.skier_tables import (DOWNHILL_SUBPIXEL, MOST_ROWS_A_FRAME, SCROLL_BYTES,  # noqa: E402
                                               fall_rules, fallen_states, fit_tables, nearest_speed, position,
-                                              replay, rows_scrolled, slope_offsets, slope_rows, train_skier_state)
+                                              replay, rows_scrolled, skier_alone, skier_rows, slope_offsets, slope_rows,
+                                              sprites_shown, train_skier_state, training_episodes)
 
 
 def test_a_sprite_is_its_mask_and_leftmost_column():
@@ -79,6 +81,22 @@ def replayed(tiny_skiing):
 @pytest.fixture(scope="module")
 def tables(replayed):
     return fit_tables(replayed)
+
+
+def test_frames_with_other_things_of_the_skiers_colour_fit_no_sprite_and_no_skier_row(replayed, tables):
+    """The course's last gate has flags of the skier's colour: such frames are not read as the skier."""
+    rams, keys, episode = replayed[0]
+    t = next(t for t in range(1, len(episode["frames"])) if (episode["frames"][t] == SKIER).any())
+    shown = rams[FRAMES_PER_STEP * t - 1]
+    assert skier_alone(episode["frames"][t], shown)
+    frames = episode["frames"].copy()
+    skier_column = int(np.nonzero(frames[t] == SKIER)[1].mean())
+    flag_column = skier_column + 20 if skier_column < 40 else skier_column - 20
+    frames[t, 80:87, flag_column] = SKIER  # a flag pole far below and beside the skier
+    assert not skier_alone(frames[t], shown)
+    flagged = [(rams, keys, {**episode, "frames": frames}), *replayed[1:]]
+    assert set(sprites_shown(flagged)) <= set(tables.sprites)  # the flagged frame's "sprite" is not among them
+    assert skier_rows(flagged) == tables.rows and SKIER_ROWS[0] <= tables.rows[0] <= tables.rows[1] <= SKIER_ROWS[1]
 
 
 def test_the_slopes_scroll_over_a_reading_is_alees_downhill_motion_within_a_row(replayed):
@@ -149,7 +167,7 @@ def test_a_context_without_a_skier_reads_nothing(tables):
 
 
 def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_path, replayed, tables):
-    path = train_skier_state(tiny_skiing.data, tmp_path / "model")
+    path = train_skier_state([tiny_skiing.data], tmp_path / "model")
     assert path == tmp_path / "model" / TABLES_FILE
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["kind"] == "skier-state" and meta["states"] == len(tables.states)
@@ -174,7 +192,16 @@ def test_tables_are_written_read_back_and_bad_files_refused(tiny_skiing, tmp_pat
     with pytest.raises(UserError, match="not a skier-state table file.*neuralplay train skier-state"):
         SkierTables.load(tmp_path / "bad.npz")
     with pytest.raises(UserError, match="no training Skiing episodes"):
-        train_skier_state(tmp_path / "nothing", tmp_path / "out")
+        train_skier_state([tiny_skiing.data, tmp_path / "nothing"], tmp_path / "out")
+
+
+def test_tables_fit_on_several_collections_read_each_episode_once(tiny_skiing, tmp_path):
+    shutil.copytree(tiny_skiing.data / "train", tmp_path / "other" / "train")
+    changed = sorted((tmp_path / "other" / "train").glob("*.npz"))[0]
+    changed.write_bytes(changed.read_bytes() + b"another collection's episode of that name")
+    paths = training_episodes([tiny_skiing.data, tmp_path / "other"])
+    first = sorted((tiny_skiing.data / "train").glob("*.npz"))
+    assert paths == [*first, changed]
 
 
 def test_the_course_shows_each_training_frame_as_far_down_as_the_objects_in_ram_place_it(replayed, tables):

@@ -66,3 +66,7 @@ def test_the_tool_runs_end_to_end(tiny_skiing, tmp_path):
                              timeout=600)
     assert missing.returncode == 2 and "training Skiing episodes" in missing.stderr
     assert "Traceback" not in missing.stderr
+    fitted = subprocess.run([sys.executable, str(TOOL), "--data", str(empty), "--fit", str(tiny_skiing.data),
+                             *base[4:], "--json"], capture_output=True, text=True, timeout=600)
+    assert fitted.returncode == 0, fitted.stderr
+    assert json.loads(fitted.stdout)["fit_on"] == [str(tiny_skiing.data)]

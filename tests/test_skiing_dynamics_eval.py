@@ -9,10 +9,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("ale_py")
 
 from neuralplay.errors import UserError  # noqa: E402
-from neuralplay.games.skiing import PSNR_CAP_DB, SKIER, frame_mse, psnr_from_mse  # noqa: E402
+from neuralplay.games.skiing import PSNR_CAP_DB, SKIER, frame_mse, psnr_from_mse, skier_x, upsample  # noqa: E402
 from neuralplay.training.skiing_data import load_episode  # noqa: E402
 from neuralplay.training.skiing_dynamics_eval import (  # noqa: E402
-    evaluate_checkpoint, evaluate_dynamics, horizon_psnr_db, miss_kind, skier_match, sideways_px_per_step, skier_persistence,
+    evaluate_checkpoint, evaluate_dynamics, horizon_psnr_db, miss_kind, skier_centroid, skier_match, sideways_px_per_step,
+    skier_persistence,
     summary_lines,
 )
 
@@ -167,7 +168,12 @@ def test_metric_helpers_on_hand_made_frames(tiny):
     assert skier_persistence(no_skier, frames) == 0.0
     assert skier_persistence(frames, no_skier) is None  # the real frames show no skier: not counted
     assert skier_match(np.roll(frames[0], 2, axis=1), frames[0]) is True  # within 3 pixels
-    assert skier_match(np.roll(frames[0], 5, axis=0), frames[0]) is False
+    below = np.roll(frames[0], 10, axis=0)  # skier-coloured pixels below the rows ALE draws its skier in
+    assert skier_match(below, frames[0]) is False and skier_centroid(below) is None
+    flagged = frames[0].copy()
+    flagged[60:67, 5] = SKIER  # a flag of the course's last gate, of the skier's colour, far below the skier
+    assert skier_centroid(flagged) == skier_centroid(frames[0]) and skier_match(frames[0], flagged) is True
+    assert skier_x(upsample(flagged)) == pytest.approx(2 * skier_x(frames[0]) + 0.5)  # native frames too
     mse = np.array([[frame_mse(p, t) for p, t in zip(pred, frames)] for pred in (frames, frames)])
     assert horizon_psnr_db(mse) == [PSNR_CAP_DB] * len(frames)
     assert psnr_from_mse(frame_mse(no_skier[0], frames[0])) == pytest.approx(psnr_db(no_skier[0], frames[0]))

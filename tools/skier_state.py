@@ -23,8 +23,11 @@ the two rollouts again with each crash told: when ALE's skier falls (its heading
 leaves 0-15), the candidates take ALE's speed, heading and timer at that frame. A crash
 depends on the slope, which the tables do not see and a world model draws.
 
-    python tools/skier_state.py --data DATA [--frames 15] [--rollouts 24] [--horizon 300]
-        [--seed 0] [--no-scroll] [--json]
+    python tools/skier_state.py --data DATA [--fit DIR ...] [--frames 15] [--rollouts 24]
+        [--horizon 300] [--seed 0] [--no-scroll] [--json]
+
+`--fit DIR` (repeatable) fits the tables on those folders' training episodes instead of
+DATA's, as `neuralplay train skier-state --data DIR ...` does.
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ import skier_ram  # noqa: E402
 from neuralplay.errors import UserError  # noqa: E402
 from neuralplay.runtime.skier_state import (FALLEN_FROM, FRAMES_PER_STEP, MAX_CANDIDATES,  # noqa: E402
                                             STATE_BYTES, STATE_FRAMES, SkierState, SkierTables)
-from neuralplay.training.skier_tables import fit_tables, replay  # noqa: E402
+from neuralplay.training.skier_tables import fit_tables, replay, training_episodes  # noqa: E402
 from neuralplay.training.skiing_dynamics_eval import heldout_paths, interleave_policies, plan_rollouts  # noqa: E402
 
 F4 = FRAMES_PER_STEP
@@ -87,13 +90,13 @@ def roll(tables: SkierTables, c: np.ndarray | None, rams: np.ndarray, keys: np.n
     return {"tracked": float(np.mean(hits)), "candidates": candidates, "falls": falls}
 
 
-def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scroll: bool = True) -> dict:
+def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scroll: bool = True,
+            fit_on: list[Path] | None = None) -> dict:
     if min(frames, rollouts, horizon) < 1 or seed < 0:
         raise UserError("--frames, --rollouts and --horizon take a whole number of at least 1, "
                         "--seed one of at least 0")
-    train_paths = sorted((data / "train").glob("*.npz"))
-    if not train_paths:
-        raise UserError(f"no training Skiing episodes in {data / 'train'}: run `neuralplay collect skiing` first")
+    fit_on = fit_on or [data]
+    train_paths = training_episodes(fit_on)
     paths = heldout_paths(data / "heldout")
     tables = fit_tables([replay(p) for p in train_paths])
     held = [replay(p) for p in paths]
@@ -115,7 +118,7 @@ def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scr
         per_start.append(row)
     figures = ["from_frames", "from_frames_crash_told", "from_true_state", "from_true_state_crash_told",
                "held_still"]
-    return {"data": str(data), "frames": frames, "scroll_read": scroll, "horizon": horizon, "starts": len(per_start),
+    return {"data": str(data), "fit_on": [str(f) for f in fit_on], "frames": frames, "scroll_read": scroll, "horizon": horizon, "starts": len(per_start),
             "starts_read_by_every_frame": sum(r["every_frame_read"] for r in per_start),
             "training_states": len(tables.states), "falls": sum(r["falls"] for r in per_start),
             **{f: float(np.mean([r[f] for r in per_start])) for f in figures}, "per_start": per_start}
@@ -124,6 +127,8 @@ def measure(data: Path, frames: int, rollouts: int, horizon: int, seed: int, scr
 def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="collected Skiing data: train/ fits the tables, heldout/ is measured")
+    ap.add_argument("--fit", action="append", type=Path, metavar="DIR",
+                    help="fit the tables on this data folder's training episodes (repeatable; default: --data)")
     ap.add_argument("--frames", type=int, default=STATE_FRAMES - 1,
                     help=f"context frames read (default {STATE_FRAMES - 1}: the runtime's)")
     ap.add_argument("--rollouts", type=int, default=24, help="starts, planned as `eval skiing` plans them (default 24)")
@@ -133,7 +138,8 @@ def main(argv: list | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
     try:
-        out = measure(Path(args.data), args.frames, args.rollouts, args.horizon, args.seed, not args.no_scroll)
+        out = measure(Path(args.data), args.frames, args.rollouts, args.horizon, args.seed, not args.no_scroll,
+                      args.fit)
     except UserError as e:
         print(f"skier_state: {e}", file=sys.stderr)
         return 2

@@ -38,6 +38,11 @@ MOGULS = (8, 9)
 # The model's 105x80 frame: rows 0-13 the HUD (gates left and the timer, which change while
 # the slope stands), rows 89-104 the logo (never changes in an episode), the slope between.
 HUD_ROWS, SLOPE_END = 14, 89
+# The rows of the 105x80 frame ALE draws its skier in: those of every frame of the 40
+# training episodes of both steerings that shows the skier alone (`neuralplay train
+# skier-state`). The course's last gate has flags of the skier's colour, which pass through
+# every row: outside these they are not the skier.
+SKIER_ROWS = (20, 29)
 
 
 def _packed(rgb: np.ndarray) -> np.ndarray:
@@ -165,9 +170,18 @@ class SkiingGame:
         return CONSOLE_HZ / self.frameskip
 
 
+def skier_pixels(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns of the skier's pixels in a palette frame (105x80 or native): the
+    skier-coloured ones in SKIER_ROWS."""
+    scale = 2 if indices.shape[0] == NATIVE[0] else 1
+    top, bottom = SKIER_ROWS[0] * scale, (SKIER_ROWS[1] + 1) * scale
+    ys, xs = np.nonzero(indices[top:bottom] == SKIER)
+    return ys + top, xs
+
+
 def skier_x(indices: np.ndarray) -> float | None:
-    """Mean column of the skier's pixels in a palette frame (any resolution), or None."""
-    cols = np.nonzero(indices == SKIER)[1]
+    """Mean column of the skier's pixels (`skier_pixels`) in a palette frame, or None."""
+    cols = skier_pixels(indices)[1]
     return float(cols.mean()) if len(cols) else None
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralplay.errors import UserError
-from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW
+from neuralplay.games.skiing import HUD_ROWS, SKIER, SLOPE_END, SNOW, skier_pixels
 from neuralplay.runtime.skiing_course import KIND, LEFT, TOP, locate
 
 STATE_BYTES = (14, 15, 19, 20, 98)  # speed, heading, 19, 20, turn timer
@@ -49,8 +49,8 @@ SpriteKey = tuple[int, int, bytes]
 
 def sprite(frame: np.ndarray) -> tuple[SpriteKey | None, int]:
     """The skier's sprite in a 105x80 palette frame as a key (its mask's shape and bits)
-    and its leftmost column; None where the frame shows no skier."""
-    ys, xs = np.nonzero(frame == SKIER)
+    and its leftmost column; None where the frame shows no skier (`skier_pixels`)."""
+    ys, xs = skier_pixels(frame)
     if not len(xs):
         return None, 0
     mask = frame[ys.min():ys.max() + 1, xs.min():xs.max() + 1] == SKIER

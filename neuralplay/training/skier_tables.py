@@ -1,5 +1,5 @@
 """Fit the skier-state tables (`neuralplay.runtime.skier_state`) from ALE replays of collected
-episodes: `neuralplay train skier-state --data DATA --out FOLDER`.
+episodes: `neuralplay train skier-state --data DATA [--data DATA2 ...] --out FOLDER`.
 
 Each training episode is replayed in ALE a console frame at a time from the seed in its file
 name (each key held for the 4 frames of a step), reading the RAM before every frame. Each
@@ -12,6 +12,7 @@ objects' rows in RAM have moved, each pixel the colour most frames show it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter, defaultdict
@@ -207,23 +208,44 @@ def nearest_speed(table: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return out
 
 
-def sprites_shown(replays: list) -> dict:
-    """For each sprite the episodes' frames show, the headings and column offsets of the
-    RAM it shows (a frame t shows console frame 4t - 1's; the reset screen none)."""
-    headings, offsets = defaultdict(set), defaultdict(set)
+# How far (px at 105x80) from ALE's skier column (RAM) a frame's skier-coloured pixels may lie
+# for the frame to show the skier alone: the sprites reach 4.5 px in the training frames;
+# the course's last gate has flags of the skier's colour, 59 px away at most.
+SKIER_ALONE_PX = 6
+
+
+def skier_alone(frame: np.ndarray, shown: np.ndarray) -> bool:
+    """Whether the skier-coloured pixels of a frame (105x80) are the skier's only: all within
+    SKIER_ALONE_PX of the column of the RAM it shows (none: False)."""
+    xs = np.nonzero(frame == SKIER)[1]
+    return bool(len(xs)) and bool(np.abs(xs - position(shown) / SUBPIXELS / 2).max() <= SKIER_ALONE_PX)
+
+
+def frames_of_the_skier_alone(replays: list):
+    """(frame, the RAM it shows) for each frame of the episodes that shows the skier alone
+    (`skier_alone`; a frame t shows console frame 4t - 1's RAM; the reset screen none)."""
     for rams, _, episode in replays:
         for t in range(1, len(episode["frames"])):
-            key, left = sprite(episode["frames"][t])
-            if key is not None:
-                shown = rams[FRAMES_PER_STEP * t - 1]
-                headings[key].add(int(shown[HEADING]))
-                offsets[key].add(int(position(shown)) // SUBPIXELS - 2 * left)
+            shown = rams[FRAMES_PER_STEP * t - 1]
+            if skier_alone(episode["frames"][t], shown):
+                yield episode["frames"][t], shown
+
+
+def sprites_shown(replays: list) -> dict:
+    """For each sprite the episodes' frames show the skier alone in, the headings and column
+    offsets of the RAM it shows."""
+    headings, offsets = defaultdict(set), defaultdict(set)
+    for frame, shown in frames_of_the_skier_alone(replays):
+        key, left = sprite(frame)
+        headings[key].add(int(shown[HEADING]))
+        offsets[key].add(int(position(shown)) // SUBPIXELS - 2 * left)
     return {k: (np.array(sorted(headings[k])), np.array(sorted(offsets[k]))) for k in headings}
 
 
 def skier_rows(replays: list) -> tuple[int, int]:
-    """The first and last row the episodes' frames draw the skier in."""
-    drawn = np.concatenate([np.nonzero((episode["frames"] == SKIER).any(axis=(0, 2)))[0] for _, _, episode in replays])
+    """The first and last row the episodes' frames that show the skier alone draw it in."""
+    drawn = np.nonzero(np.any([(frame == SKIER).any(axis=1) for frame, _ in frames_of_the_skier_alone(replays)],
+                              axis=0))[0]
     return int(drawn.min()), int(drawn.max())
 
 
@@ -341,19 +363,36 @@ def fit_tables(replays: list) -> SkierTables:
                        states=np.unique(np.concatenate([rams[:, list(STATE_BYTES)] for rams, _, _ in replays]), axis=0))
 
 
-def train_skier_state(data: Path, out: Path) -> Path:
-    """Fit the tables on DATA/train's episodes and write them to OUT/skier_state.npz (with a
-    JSON of what they were fit on beside); the path written."""
-    paths = sorted((Path(data) / "train").glob("*.npz"))
-    if not paths:
-        raise UserError(f"no training Skiing episodes in {Path(data) / 'train'}: run `neuralplay collect skiing` first")
+def training_episodes(folders: list[Path]) -> list[Path]:
+    """The training episodes of every data folder (FOLDER/train/*.npz), each once: the players
+    that do not steer (held-random) play the same episodes whatever the steering, so two
+    collections hold the same files."""
+    seen, paths = set(), []
+    for folder in folders:
+        found = sorted((Path(folder) / "train").glob("*.npz"))
+        if not found:
+            raise UserError(f"no training Skiing episodes in {Path(folder) / 'train'}: run `neuralplay collect "
+                            "skiing` first")
+        for path in found:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest not in seen:
+                seen.add(digest)
+                paths.append(path)
+    return paths
+
+
+def train_skier_state(data: list[Path], out: Path) -> Path:
+    """Fit the tables on the training episodes of the DATA folders and write them to
+    OUT/skier_state.npz (with a JSON of what they were fit on beside); the path written."""
+    paths = training_episodes(data)
     started = time.time()
     replays = [replay(p) for p in paths]
     tables = fit_tables(replays)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = tables.save(out / TABLES_FILE)
-    meta = {"game": "skiing", "kind": "skier-state", "data": str(data), "episodes": [p.name for p in paths],
+    meta = {"game": "skiing", "kind": "skier-state", "data": [str(d) for d in data],
+            "episodes": [f"{p.parent.parent.name}/{p.name}" for p in paths],
             "console_frames": int(sum(len(keys) - 1 for _, keys, _ in replays)), "states": int(len(tables.states)),
             "sprites": len(tables.sprites), "skier_rows": list(tables.rows), "walls": list(tables.walls),
             "course_rows": int(len(tables.course)), "course_objects": int(len(tables.objects)),

@@ -16,13 +16,15 @@ frames under its actions. What is measured:
   own actions, never re-synced; its frame k steps ahead is compared with the real one
   (`psnr_by_horizon`, `rollout_psnr_db_15`, `rollout_psnr_db_60`).
 - skier persistence: the share of open-loop neural frames in which the skier's colour
-  appears with its centroid within 3 pixels (each axis, at 105x80) of ALE's skier
-  centroid; frames where ALE shows no skier pixels are not counted. `skier_persistence_by_rollout`
-  gives the same share for each rollout, in the order of `rollout_starts`.
-  `skier_misses` splits the frames lost: `no_skier` (no skier-coloured pixel at all),
-  `row` (the centroid's row is off, as where the model draws skier-coloured pixels away
-  from the skier), `column` (the row is right, the column is off: the skier went sideways
-  elsewhere); shares of the frames counted, which add up with persistence to 1.
+  appears, in the rows ALE draws its skier in (`SKIER_ROWS`: the course's last gate has
+  flags of that colour, elsewhere), with its centroid within 3 pixels (each axis, at
+  105x80) of ALE's skier centroid; frames where ALE shows no skier pixels are not counted.
+  `skier_persistence_by_rollout` gives the same share for each rollout, in the order of
+  `rollout_starts`. `skier_misses` splits the frames lost: `no_skier` (no skier-coloured
+  pixel in those rows), `row` (the centroid's row is off, as where the model draws
+  skier-coloured pixels above or below the skier), `column` (the row is right, the column
+  is off: the skier went sideways elsewhere); shares of the frames counted, which add up
+  with persistence to 1.
   `skier_held_share`: the share of the open-loop frames in which the model lost the skier
   and the runtime kept the last one drawn (`NeuralSkiing.hold_skier`; 0 with `--no-skier-hold`).
   `skier_sideways_px_per_step` (`real_skier_sideways_px_per_step` for ALE's frames): the
@@ -52,7 +54,7 @@ import numpy as np
 
 from neuralplay.errors import UserError
 from neuralplay.games.skiing import (
-    PSNR_CAP_DB, SKIER, difference_image, error_shares, frame_mse, psnr_db, psnr_from_mse, to_rgb,
+    PSNR_CAP_DB, difference_image, error_shares, frame_mse, psnr_db, psnr_from_mse, skier_pixels, to_rgb,
 )
 from neuralplay.runtime.skiing import NeuralSkiing, Sampling
 from neuralplay.training.skiing_data import load_episode
@@ -69,8 +71,9 @@ def horizon_psnr_db(mse: np.ndarray) -> list[float]:
 
 
 def skier_centroid(frame: np.ndarray) -> tuple[float, float] | None:
-    """(row, column) mean of the skier-coloured pixels of a palette frame, or None."""
-    rows, cols = np.nonzero(frame == SKIER)
+    """(row, column) mean of the skier's pixels of a palette frame (`skier_pixels`: the
+    skier-coloured ones in the rows ALE draws the skier in), or None."""
+    rows, cols = skier_pixels(frame)
     return (float(rows.mean()), float(cols.mean())) if len(rows) else None
 
 
