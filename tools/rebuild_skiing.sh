@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the shipped Skiing models on a CPU (about 35 minutes): collect the episodes, train
+# Rebuild the shipped Skiing models on a CPU (about 40 minutes): collect the episodes, train
 # the --skier-motion dynamics model from the committed candidate pair, fit the skier-state
 # tables beside it, export, evaluate and bench.
 #   tools/rebuild_skiing.sh [WORKDIR]        (needs `pip install -e '.[train]'`)
@@ -19,6 +19,9 @@ start=$(date +%s)
 # The agents steer by holding the key toward the target (`--steering direct`), as for every
 # Skiing model so far; `heading`, the default now, skis the slope (docs/skiing.md).
 neuralplay collect skiing --out "$work/data" --episodes 8 --seed 0 --steering direct
+# The skier-state tables are fit on the skiing players' episodes too: the direct ones stand
+# sideways most of the time and show the tables too few of a moving skier's states.
+neuralplay collect skiing --out "$work/heading" --episodes 8 --seed 0
 for part in encoder decoder; do
   cp "$candidate/skiing_tokenizer_$part.json" "$candidate/skiing_tokenizer_$part.onnx" checkpoints/
 done
@@ -29,7 +32,7 @@ neuralplay train skiing-dynamics --data "$work/data" --tokenizer "$candidate" --
   --init-from "$candidate" --context 4 --lr 2e-4 --skier-motion --shifted-context 0.5 --fresh-lr-scale 10 \
   --steps 1500 --threads 2
 # The tables first, so that the export's metrics are measured with the column they carry.
-neuralplay train skier-state --data "$work/data" --out checkpoints/
+neuralplay train skier-state --data "$work/data" --data "$work/heading" --out checkpoints/
 neuralplay export skiing-dynamics --run "$work/dynamics" --data "$work/data" --tokenizer checkpoints/ \
   --out checkpoints/ --maskgit-steps 1
 neuralplay eval skiing --data "$work/data" --json --rollouts 24 --report docs/report/skiing > checkpoints/skiing_eval.json
