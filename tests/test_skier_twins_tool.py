@@ -24,7 +24,7 @@ def skier_at(columns: list[int | None]) -> np.ndarray:
     frames = np.zeros((len(columns), 105, 80), np.uint8)
     for t, c in enumerate(columns):
         if c is not None:
-            frames[t, 30:34, c:c + 2] = SKIER
+            frames[t, 22:26, c:c + 2] = SKIER  # in the rows ALE draws its skier in
     return frames
 
 
