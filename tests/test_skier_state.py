@@ -17,7 +17,8 @@ from neuralplay.runtime.skiing_course import GATE_FLAG, MOGUL, TREE, UNSEEN, loc
 pytest.importorskip("ale_py")
 
 from neuralplay.training.skier_tables import (DOWNHILL_SUBPIXEL, MOST_ROWS_A_FRAME, SCROLL_BYTES,  # noqa: E402
-                                              fall_rules, fallen_states, fit_tables, nearest_speed, position,
+                                              fall_rules, fallen_states, fit_tables, frames_of_the_skier_alone,
+                                              nearest_speed, position,
                                               replay, rows_scrolled, skier_alone, skier_rows, slope_offsets, slope_rows,
                                               sprites_shown, train_skier_state, training_episodes)
 
@@ -95,8 +96,9 @@ def test_frames_with_other_things_of_the_skiers_colour_fit_no_sprite_and_no_skie
     frames[t, 80:87, flag_column] = SKIER  # a flag pole far below and beside the skier
     assert not skier_alone(frames[t], shown)
     flagged = [(rams, keys, {**episode, "frames": frames}), *replayed[1:]]
-    assert set(sprites_shown(flagged)) <= set(tables.sprites)  # the flagged frame's "sprite" is not among them
-    assert skier_rows(flagged) == tables.rows and SKIER_ROWS[0] <= tables.rows[0] <= tables.rows[1] <= SKIER_ROWS[1]
+    alone = frames_of_the_skier_alone(flagged)
+    assert set(sprites_shown(alone)) <= set(tables.sprites)  # the flagged frame's "sprite" is not among them
+    assert skier_rows(alone) == tables.rows and SKIER_ROWS[0] <= tables.rows[0] <= tables.rows[1] <= SKIER_ROWS[1]
 
 
 def test_the_slopes_scroll_over_a_reading_is_alees_downhill_motion_within_a_row(replayed):

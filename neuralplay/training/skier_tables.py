@@ -221,31 +221,32 @@ def skier_alone(frame: np.ndarray, shown: np.ndarray) -> bool:
     return bool(len(xs)) and bool(np.abs(xs - position(shown) / SUBPIXELS / 2).max() <= SKIER_ALONE_PX)
 
 
-def frames_of_the_skier_alone(replays: list):
+def frames_of_the_skier_alone(replays: list) -> list[tuple[np.ndarray, np.ndarray]]:
     """(frame, the RAM it shows) for each frame of the episodes that shows the skier alone
     (`skier_alone`; a frame t shows console frame 4t - 1's RAM; the reset screen none)."""
+    alone = []
     for rams, _, episode in replays:
         for t in range(1, len(episode["frames"])):
-            shown = rams[FRAMES_PER_STEP * t - 1]
-            if skier_alone(episode["frames"][t], shown):
-                yield episode["frames"][t], shown
+            frame, shown = episode["frames"][t], rams[FRAMES_PER_STEP * t - 1]
+            if skier_alone(frame, shown):
+                alone.append((frame, shown))
+    return alone
 
 
-def sprites_shown(replays: list) -> dict:
-    """For each sprite the episodes' frames show the skier alone in, the headings and column
-    offsets of the RAM it shows."""
+def sprites_shown(alone: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """For each sprite the frames that show the skier alone (`frames_of_the_skier_alone`)
+    show, the headings and column offsets of the RAM it shows."""
     headings, offsets = defaultdict(set), defaultdict(set)
-    for frame, shown in frames_of_the_skier_alone(replays):
+    for frame, shown in alone:
         key, left = sprite(frame)
         headings[key].add(int(shown[HEADING]))
         offsets[key].add(int(position(shown)) // SUBPIXELS - 2 * left)
     return {k: (np.array(sorted(headings[k])), np.array(sorted(offsets[k]))) for k in headings}
 
 
-def skier_rows(replays: list) -> tuple[int, int]:
-    """The first and last row the episodes' frames that show the skier alone draw it in."""
-    drawn = np.nonzero(np.any([(frame == SKIER).any(axis=1) for frame, _ in frames_of_the_skier_alone(replays)],
-                              axis=0))[0]
+def skier_rows(alone: list[tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
+    """The first and last row the frames that show the skier alone draw it in."""
+    drawn = np.nonzero(np.any([(frame == SKIER).any(axis=1) for frame, _ in alone], axis=0))[0]
     return int(drawn.min()), int(drawn.max())
 
 
@@ -349,7 +350,8 @@ def fallen_states(replays: list) -> np.ndarray:
 def fit_tables(replays: list) -> SkierTables:
     """The skier-state tables of replayed episodes ((rams, keys, episode) each)."""
     tables = fit(FACTORED, [(rams, keys) for rams, keys, _ in replays])
-    sprites = sprites_shown(replays)
+    alone = frames_of_the_skier_alone(replays)  # read once: the sprites and the skier's rows
+    sprites = sprites_shown(alone)
     if not sprites:
         raise UserError("no frame of the training episodes shows the skier: collect again with "
                         "`neuralplay collect skiing`")
@@ -358,7 +360,7 @@ def fit_tables(replays: list) -> SkierTables:
     objects = objects_of(course)
     return SkierTables(turn=dense[HEADING], timer=dense[TIMER], speed=dense[SPEED], b19=dense[B19], b20=dense[B20],
                        move=dense[MOVE], downhill=downhill_table([rams for rams, _, _ in replays]),
-                       walls=tables["walls"], sprites=sprites, rows=skier_rows(replays), course=course,
+                       walls=tables["walls"], sprites=sprites, rows=skier_rows(alone), course=course,
                        objects=objects, falls=fall_rules(replays, objects), fallen=fallen_states(replays),
                        states=np.unique(np.concatenate([rams[:, list(STATE_BYTES)] for rams, _, _ in replays]), axis=0))
 
